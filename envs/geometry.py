@@ -1,0 +1,98 @@
+"""Small rotation and point-set helpers (quaternions are ``[w, x, y, z]``)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jp
+import numpy as np
+
+
+def quat_mul(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Hamilton product ``a * b``; ``[..., 4]``."""
+    aw, ax, ay, az = jp.moveaxis(a, -1, 0)
+    bw, bx, by, bz = jp.moveaxis(b, -1, 0)
+    return jp.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        axis=-1,
+    )
+
+
+def quat_conj(q: jax.Array) -> jax.Array:
+    return q * jp.array([1.0, -1.0, -1.0, -1.0])
+
+
+def quat_to_mat(q: jax.Array) -> jax.Array:
+    """``[4] -> [3, 3]`` rotation matrix of a unit quaternion."""
+    w, x, y, z = q
+    return jp.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def axis_angle_quat(axis: jax.Array, angle: jax.Array) -> jax.Array:
+    """Quaternion rotating by ``angle`` (rad) about unit ``axis`` ``[3]``."""
+    half = 0.5 * angle
+    return jp.concatenate([jp.cos(half)[None], jp.sin(half) * axis])
+
+
+def random_quat(rng: jax.Array) -> jax.Array:
+    """Uniformly distributed unit quaternion ``[4]`` (Shoemake's method)."""
+    u1, u2, u3 = jax.random.uniform(rng, (3,))
+    a, b = jp.sqrt(1.0 - u1), jp.sqrt(u1)
+    t2, t3 = 2 * jp.pi * u2, 2 * jp.pi * u3
+    return jp.array([b * jp.cos(t3), a * jp.sin(t2), a * jp.cos(t2), b * jp.sin(t3)])
+
+
+def yaw_quat(yaw: jax.Array) -> jax.Array:
+    return axis_angle_quat(jp.array([0.0, 0.0, 1.0]), yaw)
+
+
+def rotation_angle(q1: jax.Array, q2: jax.Array) -> jax.Array:
+    """Smallest rotation angle in ``[0, pi]`` between two orientations."""
+    dot = jp.abs(jp.sum(q1 * q2, axis=-1))
+    return 2.0 * jp.arccos(jp.clip(dot, 0.0, 1.0))
+
+
+def transform_points(pos: jax.Array, quat: jax.Array, local: jax.Array) -> jax.Array:
+    """Maps body-frame points ``[M, 3]`` to the world by pose ``(pos [3], quat [4])``."""
+    return local @ quat_to_mat(quat).T + pos
+
+
+def small_rotation(rng: jax.Array, max_angle: float | jax.Array) -> jax.Array:
+    """A random rotation matrix ``[3, 3]`` of angle at most ``max_angle`` (rad)."""
+    k_axis, k_angle = jax.random.split(rng)
+    axis = jax.random.normal(k_axis, (3,))
+    axis = axis / (jp.linalg.norm(axis) + 1e-9)
+    angle = jax.random.uniform(k_angle, (), minval=-1.0, maxval=1.0) * max_angle
+    return quat_to_mat(axis_angle_quat(axis, angle))
+
+
+def cube_corners(half_size: float) -> np.ndarray:
+    """The 8 corners ``[8, 3]`` of an axis-aligned cube centred at the origin."""
+    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+    return (half_size * signs).astype(np.float32)
+
+
+def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Camera rotation ``[3, 3]`` whose columns are (right, up, backward), MuJoCo style.
+
+    The camera looks along ``-z`` of its frame, like a MuJoCo camera.
+    """
+    fwd = np.asarray(target, np.float64) - np.asarray(eye, np.float64)
+    fwd /= np.linalg.norm(fwd)
+    world_up = np.array([0.0, 0.0, 1.0])
+    if abs(fwd @ world_up) > 0.99:
+        world_up = np.array([0.0, 1.0, 0.0])
+    right = np.cross(fwd, world_up)
+    right /= np.linalg.norm(right)
+    up = np.cross(right, fwd)
+    return np.stack([right, up, -fwd], axis=1).astype(np.float32)

@@ -1,0 +1,301 @@
+"""Observation models: keypoints, point clouds (surface-sampled or ray-cast), noise.
+
+Pure functions over arrays; the task modules decide what to feed them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jp
+import mujoco
+import numpy as np
+from mujoco import mjx
+
+from envs import geometry
+from envs.randomize import ObservationNoise, UnmodeledEffects
+
+POINT_CLOUD_SOURCES = ("surface", "raycast")
+
+
+@dataclasses.dataclass(frozen=True)
+class PointCloudConfig:
+    """How the ``point_cloud`` observation is made.
+
+    The cloud holds ``num_points`` object points followed by ``num_goal_points``
+    points of the object at its goal pose (the goal is a command, so those are
+    noise-free); ``point_cloud_mask`` marks valid points.
+    """
+
+    source: str = "surface"
+    """``surface``: points sampled on the object's geoms, moved by its pose.
+    ``raycast``: a simulated depth camera (``mjx.ray``); fingers occlude the object."""
+    num_points: int = 64
+    num_goal_points: int = 32
+    camera: str = "depth"
+    """MJCF camera used for ray casting."""
+    resolution: tuple[int, int] = (16, 16)
+    """Rays (height, width) of the depth camera; the hits on the object are
+    compacted into the first ``num_points`` slots."""
+    fovy: float = 40.0
+    """Vertical field of view in degrees."""
+    max_depth: float = 2.0
+
+    def validate(self, prefix: str = "observation.point_cloud") -> None:
+        if self.source not in POINT_CLOUD_SOURCES:
+            raise ValueError(
+                f"{prefix}.source={self.source!r}: allowed values are {list(POINT_CLOUD_SOURCES)}"
+            )
+        if self.num_points < 1:
+            raise ValueError(f"{prefix}.num_points={self.num_points}: must be >= 1")
+        if self.num_goal_points < 0:
+            raise ValueError(f"{prefix}.num_goal_points={self.num_goal_points}: must be >= 0")
+        if min(self.resolution) < 1 or not 0 < self.fovy < 180:
+            raise ValueError(f"{prefix}.resolution/fovy: need positive resolution, 0 < fovy < 180")
+
+
+# --------------------------------------------------------------------------- surface
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectShape:
+    """The object's primitive geoms in its body frame (nominal scale), numpy.
+
+    Attributes:
+      types: [G] ``mjtGeom`` of each geom (box, sphere, capsule supported).
+      sizes: [G, 3] MuJoCo geom sizes.
+      pos: [G, 3] geom positions in the body frame.
+      mat: [G, 3, 3] geom orientations in the body frame.
+      weights: [G] sampling probability, proportional to surface area.
+    """
+
+    types: np.ndarray
+    sizes: np.ndarray
+    pos: np.ndarray
+    mat: np.ndarray
+    weights: np.ndarray
+
+    @staticmethod
+    def from_model(m: mujoco.MjModel, geom_ids: np.ndarray) -> ObjectShape:
+        types = m.geom_type[geom_ids].astype(np.int32)
+        sizes = m.geom_size[geom_ids].astype(np.float32)
+        mats = []
+        for g in geom_ids:
+            mat = np.zeros(9)
+            mujoco.mju_quat2Mat(mat, m.geom_quat[g])
+            mats.append(mat.reshape(3, 3))
+        areas = np.array([_area(t, s) for t, s in zip(types, sizes, strict=True)])
+        return ObjectShape(
+            types=types,
+            sizes=sizes,
+            pos=m.geom_pos[geom_ids].astype(np.float32),
+            mat=np.stack(mats).astype(np.float32),
+            weights=(areas / areas.sum()).astype(np.float32),
+        )
+
+
+def _area(geom_type: int, size: np.ndarray) -> float:
+    if geom_type == mujoco.mjtGeom.mjGEOM_BOX:
+        x, y, z = 2 * size
+        return float(2 * (x * y + y * z + x * z))
+    if geom_type == mujoco.mjtGeom.mjGEOM_SPHERE:
+        return float(4 * np.pi * size[0] ** 2)
+    if geom_type == mujoco.mjtGeom.mjGEOM_CAPSULE:
+        r, h = size[0], size[1]
+        return float(4 * np.pi * r**2 + 4 * np.pi * r * h)
+    raise ValueError(f"surface sampling supports box, sphere and capsule geoms, got type {geom_type}")
+
+
+def _sample_box(rng: jax.Array, size: jax.Array) -> jax.Array:
+    """A uniform point on the surface of a box with half-sizes ``size [3]``."""
+    k_face, k_uv, k_sign = jax.random.split(rng, 3)
+    x, y, z = size
+    face_area = jp.array([y * z, x * z, x * y])
+    axis = jax.random.choice(k_face, 3, p=face_area / face_area.sum())
+    uv = jax.random.uniform(k_uv, (3,), minval=-1.0, maxval=1.0)
+    sign = jp.where(jax.random.bernoulli(k_sign), 1.0, -1.0)
+    unit = jp.where(jp.arange(3) == axis, sign, uv)
+    return unit * size
+
+
+def _sample_sphere(rng: jax.Array, size: jax.Array) -> jax.Array:
+    v = jax.random.normal(rng, (3,))
+    return size[0] * v / (jp.linalg.norm(v) + 1e-9)
+
+
+def _sample_capsule(rng: jax.Array, size: jax.Array) -> jax.Array:
+    """A uniform point on a capsule (radius ``size[0]``, half-length ``size[1]`` along z)."""
+    k_part, k_dir, k_z, k_theta = jax.random.split(rng, 4)
+    r, h = size[0], size[1]
+    p_side = (4 * jp.pi * r * h) / (4 * jp.pi * r * h + 4 * jp.pi * r**2)
+    theta = jax.random.uniform(k_theta, (), maxval=2 * jp.pi)
+    side = jp.array([r * jp.cos(theta), r * jp.sin(theta), jax.random.uniform(k_z, (), minval=-h, maxval=h)])
+    cap = _sample_sphere(k_dir, size)
+    cap = cap + jp.array([0.0, 0.0, jp.sign(cap[2]) * h])
+    return jp.where(jax.random.uniform(k_part) < p_side, side, cap)
+
+
+def sample_surface(rng: jax.Array, shape: ObjectShape, scale: jax.Array, n: int) -> jax.Array:
+    """``n`` points ``[n, 3]`` uniformly on the object's surface, in its body frame.
+
+    ``scale`` is the episode's object scale (geom sizes and offsets both scale).
+    """
+    k_geom, k_pts = jax.random.split(rng)
+    gid = jax.random.choice(k_geom, len(shape.types), (n,), p=jp.asarray(shape.weights))
+    sizes = jp.asarray(shape.sizes)[gid] * scale
+    types = jp.asarray(shape.types)[gid]
+    keys = jax.random.split(k_pts, n)
+    box = jax.vmap(_sample_box)(keys, sizes)
+    sph = jax.vmap(_sample_sphere)(keys, sizes)
+    cap = jax.vmap(_sample_capsule)(keys, sizes)
+    local = jp.where((types == int(mujoco.mjtGeom.mjGEOM_BOX))[:, None], box, sph)
+    local = jp.where((types == int(mujoco.mjtGeom.mjGEOM_CAPSULE))[:, None], cap, local)
+    rotated = jp.einsum("nij,nj->ni", jp.asarray(shape.mat)[gid], local)
+    return rotated + jp.asarray(shape.pos)[gid] * scale
+
+
+# --------------------------------------------------------------------------- ray casting
+
+
+@dataclasses.dataclass(frozen=True)
+class DepthCamera:
+    """A static pinhole depth camera (numpy): pose and unit ray directions in its frame."""
+
+    pos: np.ndarray
+    """[3] world position."""
+    mat: np.ndarray
+    """[3, 3] world orientation (columns: right, up, backward; looks along -z)."""
+    rays: np.ndarray
+    """[R, 3] unit directions in the camera frame."""
+
+    @staticmethod
+    def from_model(m: mujoco.MjModel, cfg: PointCloudConfig) -> DepthCamera:
+        cid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, cfg.camera)
+        if cid < 0:
+            raise ValueError(f"observation.point_cloud.camera={cfg.camera!r}: no such camera in the model")
+        d = mujoco.MjData(m)
+        mujoco.mj_forward(m, d)
+        h, w = cfg.resolution
+        half = np.tan(np.deg2rad(cfg.fovy) / 2)
+        ys = np.linspace(half, -half, h)
+        xs = np.linspace(-half, half, w) * (w / h)
+        gx, gy = np.meshgrid(xs, ys)
+        dirs = np.stack([gx, gy, -np.ones_like(gx)], axis=-1).reshape(-1, 3)
+        dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)
+        return DepthCamera(
+            pos=d.cam_xpos[cid].astype(np.float32).copy(),
+            mat=d.cam_xmat[cid].reshape(3, 3).astype(np.float32).copy(),
+            rays=dirs.astype(np.float32),
+        )
+
+
+def raycast_object(
+    model: mjx.Model,
+    data: mjx.Data,
+    cam_pos: jax.Array,
+    cam_mat: jax.Array,
+    rays: jax.Array,
+    object_geom_mask: np.ndarray,
+    max_depth: float,
+    geomgroup: tuple[int, ...] = (1, 1, 1, 1, 0, 0),
+) -> tuple[jax.Array, jax.Array]:
+    """Casts ``rays [R, 3]`` (camera frame) and keeps the hits on the object.
+
+    Returns (points ``[R, 3]`` world frame, hit ``[R]`` bool). A ray that first hits
+    a finger (or anything else) is not a hit: fingers occlude the object.
+    """
+    dirs = rays @ cam_mat.T
+
+    def cast(v: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return mjx.ray(model, data, cam_pos, v, geomgroup=geomgroup)
+
+    dist, gid = jax.vmap(cast)(dirs)
+    on_object = jp.asarray(object_geom_mask)[jp.maximum(gid, 0)]
+    hit = (gid >= 0) & on_object & (dist > 0) & (dist < max_depth)
+    points = cam_pos + dist[:, None] * dirs
+    return jp.where(hit[:, None], points, 0.0), hit
+
+
+def compact(points: jax.Array, valid: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+    """Moves valid points ``[R, 3]`` to the front and pads/truncates to ``[n, 3]`` + mask ``[n]``."""
+    order = jp.argsort(~valid, stable=True)
+    if points.shape[0] < n:
+        pad = n - points.shape[0]
+        points = jp.concatenate([points, jp.zeros((pad, 3), points.dtype)])
+        valid = jp.concatenate([valid, jp.zeros((pad,), bool)])
+        order = jp.concatenate([order, jp.arange(order.shape[0], n)])
+    idx = order[:n]
+    return jp.where(valid[idx][:, None], points[idx], 0.0), valid[idx]
+
+
+# --------------------------------------------------------------------------- noise
+
+
+def noisy_points(
+    rng: jax.Array,
+    points: jax.Array,
+    mask: jax.Array,
+    bias: jax.Array,
+    cfg: ObservationNoise,
+) -> tuple[jax.Array, jax.Array]:
+    """Adds per-episode ``bias [3]``, per-point noise and dropout to ``points [N, 3]``."""
+    if not cfg.enabled:
+        return points, mask
+    k_noise, k_drop = jax.random.split(rng)
+    noise = cfg.point_cloud_uncorrelated * jax.random.normal(k_noise, points.shape)
+    keep = jax.random.uniform(k_drop, mask.shape) >= cfg.point_dropout
+    mask = mask & keep
+    return jp.where(mask[:, None], points + bias + noise, 0.0), mask
+
+
+def track_keypoints(
+    rng: jax.Array,
+    true_kp: jax.Array,
+    last_kp: jax.Array,
+    frozen_steps: jax.Array,
+    bias: jax.Array,
+    noise: ObservationNoise,
+    effects: UnmodeledEffects,
+) -> tuple[jax.Array, jax.Array]:
+    """A noisy keypoint tracker that sometimes freezes and drops keypoints.
+
+    Args:
+      true_kp: [K, 3] object keypoints this step.
+      last_kp: [K, 3] what the tracker reported last step.
+      frozen_steps: [] int, steps the tracker stays frozen (0: tracking).
+      bias: [3] per-episode tracker offset.
+    Returns:
+      (reported keypoints [K, 3], frozen_steps for the next step).
+    """
+    k_noise, k_freeze, k_len, k_drop = jax.random.split(rng, 4)
+    kp = true_kp
+    if noise.enabled:
+        kp = kp + bias + noise.keypoints_uncorrelated * jax.random.normal(k_noise, kp.shape)
+    if not effects.enabled:
+        return kp, frozen_steps
+    frozen = frozen_steps > 0
+    kp = jp.where(frozen, last_kp, kp)
+    start = jax.random.uniform(k_freeze) < effects.keypoint_freeze_probability
+    length = jax.random.randint(k_len, (), 1, effects.keypoint_freeze_steps + 1)
+    frozen_steps = jp.where(frozen, frozen_steps - 1, jp.where(start, length, 0))
+    dropped = jax.random.uniform(k_drop, kp.shape[:1]) < effects.keypoint_dropout
+    kp = jp.where(dropped[:, None], 0.0, kp)
+    return kp, frozen_steps
+
+
+def noisy_proprio(rng: jax.Array, qpos: jax.Array, bias: jax.Array, cfg: ObservationNoise) -> jax.Array:
+    """Joint positions ``[J]`` with per-episode bias and per-step noise."""
+    if not cfg.enabled:
+        return qpos
+    return qpos + bias + cfg.proprio_uncorrelated * jax.random.normal(rng, qpos.shape)
+
+
+def camera_pose(cam: DepthCamera, offset: jax.Array, rotation: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Jittered camera pose: position ``[3]`` and orientation ``[3, 3]``."""
+    return jp.asarray(cam.pos) + offset, rotation @ jp.asarray(cam.mat)
+
+
+def keypoints_world(pos: jax.Array, quat: jax.Array, local: jax.Array, scale: jax.Array) -> jax.Array:
+    """Body-frame keypoints ``[K, 3]`` scaled by ``scale`` and placed at pose (pos, quat)."""
+    return geometry.transform_points(pos, quat, local * scale)

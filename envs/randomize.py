@@ -1,0 +1,331 @@
+"""Domain randomization: four switchable families, resampled at every reset.
+
+Families (each a frozen config with ``enabled`` and its ranges):
+
+* :class:`PhysicsRandomization` - object size and mass, link masses, friction,
+  joint damping, actuator gains, joint limits, gravity direction and magnitude.
+* :class:`ObservationNoise` - correlated (once per episode) and uncorrelated
+  (every step) noise for proprioception, keypoints and point clouds.
+* :class:`UnmodeledEffects` - action delay, action noise, motor backlash, random
+  forces on the object, keypoint tracker freezing and dropout.
+* :class:`CameraRandomization` - pose jitter of the depth camera.
+
+Everything sampled for an episode lives in one flat dict of arrays, the *episode
+parameters*, stored in ``state.info["params"]``. The MJX model of an episode is
+built from the nominal model and those parameters inside ``step`` (a handful of
+array substitutions), so a batch of environments has a batch of models without
+recompiling and with static shapes. A disabled family leaves its parameters at
+their nominal values (scale 1, offset 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jp
+import numpy as np
+
+from envs import geometry
+
+Range = tuple[float, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class PhysicsRandomization:
+    """Physics parameters, sampled uniformly per episode (multipliers unless noted)."""
+
+    enabled: bool = True
+    object_scale: Range = (0.95, 1.05)
+    """Uniform scale of the object's geoms (size, and mass as scale^3)."""
+    object_mass: Range = (0.7, 1.3)
+    link_mass: Range = (0.8, 1.2)
+    """Per robot body."""
+    friction: Range = (0.7, 1.3)
+    """Sliding friction of all geoms."""
+    joint_damping: Range = (0.7, 1.5)
+    """Per robot joint."""
+    actuator_gain: Range = (0.85, 1.15)
+    """Per actuator (position gain kp, or motor gear)."""
+    joint_limit: float = 0.03
+    """Max offset (rad) added independently to each joint's lower and upper limit."""
+    gravity_tilt: float = 0.05
+    """Max tilt (rad) of the gravity vector."""
+    gravity_scale: Range = (0.97, 1.03)
+
+
+@dataclasses.dataclass(frozen=True)
+class ObservationNoise:
+    """Gaussian noise std: ``*_correlated`` once per episode, ``*_uncorrelated`` per step."""
+
+    enabled: bool = True
+    proprio_correlated: float = 0.01
+    """rad, per joint."""
+    proprio_uncorrelated: float = 0.005
+    keypoints_correlated: float = 0.005
+    """metres, one offset shared by all object keypoints (a tracker bias)."""
+    keypoints_uncorrelated: float = 0.002
+    point_cloud_correlated: float = 0.003
+    point_cloud_uncorrelated: float = 0.002
+    point_dropout: float = 0.05
+    """Probability that a point is dropped (masked out) at a step."""
+
+
+@dataclasses.dataclass(frozen=True)
+class UnmodeledEffects:
+    """Effects a simulator does not model, added on top of the physics."""
+
+    enabled: bool = True
+    max_action_delay: int = 1
+    """Per-episode delay drawn uniformly from {0, ..., max} control steps."""
+    action_noise: float = 0.02
+    """Per-step Gaussian noise on the normalized action."""
+    backlash: float = 0.02
+    """Max per-episode dead band (normalized action units) of a play-type backlash."""
+    object_force: float = 0.5
+    """Std of a random force on the object, in units of its weight."""
+    object_torque: float = 0.002
+    """Std of a random torque on the object (N m)."""
+    force_probability: float = 0.1
+    """Probability per step that a random wrench acts on the object."""
+    keypoint_freeze_probability: float = 0.02
+    """Probability per step that the keypoint tracker freezes."""
+    keypoint_freeze_steps: int = 5
+    """A freeze lasts 1..this many steps (the last reported keypoints are repeated)."""
+    keypoint_dropout: float = 0.01
+    """Probability per step and keypoint that it is lost (reported as zeros)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CameraRandomization:
+    """Per-episode jitter of the depth camera pose (ray-cast point clouds)."""
+
+    enabled: bool = True
+    position: float = 0.01
+    """Max offset per axis (m)."""
+    rotation: float = 0.03
+    """Max rotation angle (rad)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomizationConfig:
+    """All four families; switch one off with e.g. ``physics=PhysicsRandomization(enabled=False)``."""
+
+    physics: PhysicsRandomization = PhysicsRandomization()
+    observation: ObservationNoise = ObservationNoise()
+    unmodeled: UnmodeledEffects = UnmodeledEffects()
+    camera: CameraRandomization = CameraRandomization()
+
+
+def disabled() -> RandomizationConfig:
+    """A config with every family switched off."""
+    return RandomizationConfig(
+        physics=PhysicsRandomization(enabled=False),
+        observation=ObservationNoise(enabled=False),
+        unmodeled=UnmodeledEffects(enabled=False),
+        camera=CameraRandomization(enabled=False),
+    )
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate(cfg: RandomizationConfig, prefix: str = "randomization") -> None:
+    """Raises a one-line ``ValueError`` naming the first invalid field."""
+    for fam in dataclasses.fields(cfg):
+        family = getattr(cfg, fam.name)
+        for f in dataclasses.fields(family):
+            value = getattr(family, f.name)
+            name = f"{prefix}.{fam.name}.{f.name}"
+            if isinstance(value, bool):
+                continue
+            if isinstance(value, tuple):
+                if len(value) != 2 or not value[0] <= value[1] or value[0] < 0:
+                    raise ValueError(f"{name}={value!r}: expected a range (lo, hi) with 0 <= lo <= hi")
+            elif value < 0:
+                raise ValueError(f"{name}={value!r}: must be >= 0")
+            elif f.name.endswith("probability") or f.name.endswith("dropout"):
+                if value > 1:
+                    raise ValueError(f"{name}={value!r}: a probability must be in [0, 1]")
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamDims:
+    """Sizes the episode parameters depend on."""
+
+    n_links: int
+    n_joints: int
+    n_actuators: int
+    n_proprio: int
+
+
+def _uniform(rng: jax.Array, rng_range: Range, shape: tuple[int, ...] = ()) -> jax.Array:
+    return jax.random.uniform(rng, shape, minval=rng_range[0], maxval=rng_range[1])
+
+
+def nominal_params(dims: ParamDims) -> dict[str, jax.Array]:
+    """Parameters of an un-randomized episode (all multipliers 1, offsets 0)."""
+    f32 = jp.float32
+    return {
+        "object_scale": jp.ones((), f32),
+        "object_mass": jp.ones((), f32),
+        "link_mass": jp.ones((dims.n_links,), f32),
+        "friction": jp.ones((), f32),
+        "joint_damping": jp.ones((dims.n_joints,), f32),
+        "actuator_gain": jp.ones((dims.n_actuators,), f32),
+        "joint_limit_lo": jp.zeros((dims.n_joints,), f32),
+        "joint_limit_hi": jp.zeros((dims.n_joints,), f32),
+        "gravity": jp.array([0.0, 0.0, -9.81], f32),
+        "action_delay": jp.zeros((), jp.int32),
+        "backlash": jp.zeros((), f32),
+        "proprio_bias": jp.zeros((dims.n_proprio,), f32),
+        "keypoint_bias": jp.zeros((3,), f32),
+        "point_cloud_bias": jp.zeros((3,), f32),
+        "camera_offset": jp.zeros((3,), f32),
+        "camera_rotation": jp.eye(3, dtype=f32),
+    }
+
+
+def sample_params(rng: jax.Array, cfg: RandomizationConfig, dims: ParamDims) -> dict[str, jax.Array]:
+    """Draws one episode's parameters; disabled families keep nominal values."""
+    p = nominal_params(dims)
+    keys = iter(jax.random.split(rng, 24))
+    ph = cfg.physics
+    if ph.enabled:
+        p["object_scale"] = _uniform(next(keys), ph.object_scale)
+        p["object_mass"] = _uniform(next(keys), ph.object_mass)
+        p["link_mass"] = _uniform(next(keys), ph.link_mass, (dims.n_links,))
+        p["friction"] = _uniform(next(keys), ph.friction)
+        p["joint_damping"] = _uniform(next(keys), ph.joint_damping, (dims.n_joints,))
+        p["actuator_gain"] = _uniform(next(keys), ph.actuator_gain, (dims.n_actuators,))
+        lim = (-ph.joint_limit, ph.joint_limit)
+        p["joint_limit_lo"] = _uniform(next(keys), lim, (dims.n_joints,))
+        p["joint_limit_hi"] = _uniform(next(keys), lim, (dims.n_joints,))
+        rot = geometry.small_rotation(next(keys), ph.gravity_tilt)
+        g = 9.81 * _uniform(next(keys), ph.gravity_scale)
+        p["gravity"] = rot @ jp.array([0.0, 0.0, -1.0]) * g
+    un = cfg.unmodeled
+    if un.enabled:
+        p["action_delay"] = jax.random.randint(next(keys), (), 0, un.max_action_delay + 1)
+        p["backlash"] = _uniform(next(keys), (0.0, un.backlash))
+    ob = cfg.observation
+    if ob.enabled:
+        n = jax.random.normal
+        p["proprio_bias"] = ob.proprio_correlated * n(next(keys), (dims.n_proprio,))
+        p["keypoint_bias"] = ob.keypoints_correlated * n(next(keys), (3,))
+        p["point_cloud_bias"] = ob.point_cloud_correlated * n(next(keys), (3,))
+    cam = cfg.camera
+    if cam.enabled:
+        p["camera_offset"] = _uniform(next(keys), (-cam.position, cam.position), (3,))
+        p["camera_rotation"] = geometry.small_rotation(next(keys), cam.rotation)
+    return p
+
+
+PHYSICS_KEYS: tuple[str, ...] = (
+    "object_scale",
+    "object_mass",
+    "link_mass",
+    "friction",
+    "joint_damping",
+    "actuator_gain",
+    "joint_limit_lo",
+    "joint_limit_hi",
+    "gravity",
+    "action_delay",
+    "backlash",
+)
+"""Episode parameters that describe the world (and so go into ``privileged``)."""
+
+
+def physics_vector(params: dict[str, jax.Array]) -> jax.Array:
+    """Flattens the world-describing parameters into ``[D]`` for ``privileged``."""
+    return jp.concatenate([jp.ravel(params[k]).astype(jp.float32) for k in PHYSICS_KEYS])
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelIndex:
+    """Indices into an ``mjModel`` that the physics randomization touches (numpy)."""
+
+    object_body: int
+    object_geoms: np.ndarray
+    link_bodies: np.ndarray
+    joint_ids: np.ndarray
+    joint_dofs: np.ndarray
+    actuator_ids: np.ndarray
+    limited: np.ndarray
+    """Bool per robot joint: whether its range is enforced."""
+
+
+def apply_physics(model: Any, params: dict[str, jax.Array], idx: ModelIndex) -> Any:
+    """Returns ``model`` (an ``mjx.Model``) with this episode's physics parameters.
+
+    Shapes are unchanged; under ``vmap`` over ``params`` the result is a batch of
+    models. Only float fields that MJX reads as arrays are replaced.
+    """
+    s = params["object_scale"]
+    og = idx.object_geoms
+    geom_size = model.geom_size.at[og].multiply(s)
+    geom_pos = model.geom_pos.at[og].multiply(s)
+    geom_rbound = model.geom_rbound.at[og].multiply(s)
+    geom_friction = model.geom_friction.at[:, 0].multiply(params["friction"])
+    ob = idx.object_body
+    mass_mult = params["object_mass"] * s**3
+    body_mass = model.body_mass.at[ob].multiply(mass_mult)
+    body_inertia = model.body_inertia.at[ob].multiply(mass_mult * s**2)
+    lb = idx.link_bodies
+    body_mass = body_mass.at[lb].multiply(params["link_mass"])
+    body_inertia = body_inertia.at[lb].multiply(params["link_mass"][:, None])
+    dof_damping = model.dof_damping.at[idx.joint_dofs].multiply(params["joint_damping"])
+    gain = params["actuator_gain"]
+    act = idx.actuator_ids
+    gainprm = model.actuator_gainprm.at[act, 0].multiply(gain)
+    biasprm = model.actuator_biasprm.at[act, 1].multiply(gain)
+    offsets = jp.stack([params["joint_limit_lo"], params["joint_limit_hi"]], axis=-1)
+    offsets = jp.where(idx.limited[:, None], offsets, 0.0)
+    jnt_range = model.jnt_range.at[idx.joint_ids].add(offsets)
+    opt = model.opt.replace(gravity=params["gravity"])
+    return model.replace(
+        geom_size=geom_size,
+        geom_pos=geom_pos,
+        geom_rbound=geom_rbound,
+        geom_friction=geom_friction,
+        body_mass=body_mass,
+        body_inertia=body_inertia,
+        dof_damping=dof_damping,
+        actuator_gainprm=gainprm,
+        actuator_biasprm=biasprm,
+        jnt_range=jnt_range,
+        opt=opt,
+    )
+
+
+# --------------------------------------------------------------------------- unmodeled
+
+
+def delay_action(
+    buffer: jax.Array, action: jax.Array, delay: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """Pushes ``action [A]`` into ``buffer [k+1, A]``; returns (action ``delay`` steps ago, buffer)."""
+    buffer = jp.concatenate([action[None], buffer[:-1]], axis=0)
+    return buffer[delay], buffer
+
+
+def apply_backlash(engaged: jax.Array, command: jax.Array, width: jax.Array) -> jax.Array:
+    """Play-type backlash: the output only moves once the command leaves a band of ``width``."""
+    return jp.clip(engaged, command - width, command + width)
+
+
+def object_wrench(rng: jax.Array, cfg: UnmodeledEffects, weight: jax.Array) -> jax.Array:
+    """A random ``[6]`` wrench (force, torque) on the object, or zeros (per step)."""
+    k_on, k_f, k_t = jax.random.split(rng, 3)
+    on = jax.random.uniform(k_on) < cfg.force_probability
+    force = cfg.object_force * weight * jax.random.normal(k_f, (3,))
+    torque = cfg.object_torque * jax.random.normal(k_t, (3,))
+    return jp.where(on, jp.concatenate([force, torque]), 0.0)

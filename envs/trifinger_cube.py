@@ -1,0 +1,179 @@
+"""``trifinger_cube``: three 3-DoF fingers move a cube to a random 6-DoF goal pose.
+
+Follows Remote Sim2Real (Allshire et al., 2021): the object and goal poses are
+described by the cube's 8 corner keypoints, and the reward is a logistic kernel
+on keypoint distances (they found keypoints beat position + quaternion, in the
+observation and in the reward), plus a shaping term that rewards fingertips for
+moving toward the cube. Success: mean corner distance below ``success_threshold``.
+Torque or position control (``control``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jp
+import numpy as np
+from mujoco import mjx
+
+from envs import geometry
+from envs.assets_trifinger import (
+    ARENA_RADIUS,
+    CUBE_HALF_SIZE,
+    TRIFINGER_DEFAULT_QPOS,
+    build_trifinger_mjcf,
+)
+from envs.mjx_task import ManipulationConfig, MjxTask
+from envs.observations import PointCloudConfig
+
+CONTROLS = ("position", "torque")
+REWARD_REPRESENTATIONS = ("keypoints", "pose")
+GOAL_ORIENTATIONS = ("full", "yaw", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class TriFingerCubeConfig(ManipulationConfig):
+    """Config of ``trifinger_cube``."""
+
+    ctrl_dt: float = 0.02
+    sim_dt: float = 0.005
+    episode_length: int = 200
+    solver_iterations: int = 4
+    ls_iterations: int = 6
+    control: str = "position"
+    """``position`` (joint targets) or ``torque`` (normalized motor torques)."""
+    goal_orientation: str = "full"
+    """``full``: uniformly random 3-D orientation; ``yaw``: about z only; ``none``."""
+    goal_radius: float = 0.1
+    """Goal and start positions are drawn within this radius of the arena centre."""
+    goal_height: tuple[float, float] = (CUBE_HALF_SIZE, 0.1)
+    reward_representation: str = "keypoints"
+    """``keypoints`` (Remote Sim2Real) or ``pose`` (position + rotation angle)."""
+    keypoint_weight: float = 2.0
+    fingertip_weight: float = 30.0
+    action_weight: float = 0.005
+    lgsk_scale: float = 30.0
+    lgsk_offset: float = 2.0
+    success_threshold: float = 0.02
+    """Mean corner distance (m) counted as success."""
+    point_cloud: PointCloudConfig = PointCloudConfig(num_points=64, num_goal_points=32)
+
+    def validate(self) -> None:
+        super().validate()
+        for name, allowed in (
+            ("control", CONTROLS),
+            ("goal_orientation", GOAL_ORIENTATIONS),
+            ("reward_representation", REWARD_REPRESENTATIONS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r}: allowed values are {list(allowed)}")
+        if not 0 < self.goal_radius < ARENA_RADIUS:
+            raise ValueError(f"goal_radius={self.goal_radius}: must be in (0, {ARENA_RADIUS})")
+
+
+def lgsk(x: jax.Array, scale: float, offset: float) -> jax.Array:
+    """Logistic kernel ``1 / (exp(a x) + b + exp(-a x))``, peaked at x = 0."""
+    return 1.0 / (jp.exp(scale * x) + offset + jp.exp(-scale * x))
+
+
+class TriFingerCube(MjxTask):
+    """The cube reposing task; see the module docstring."""
+
+    name = "trifinger_cube"
+    joint_names = tuple(f"finger{i}_j{j}" for i in range(3) for j in range(3))
+    fingertip_sites = ("fingertip0", "fingertip1", "fingertip2")
+
+    def __init__(self, config: TriFingerCubeConfig | None = None):
+        super().__init__(config or TriFingerCubeConfig())
+        self.config: TriFingerCubeConfig
+
+    def build_mjcf(self) -> str:
+        return build_trifinger_mjcf(self.config.control)
+
+    def object_keypoints(self) -> np.ndarray:
+        return geometry.cube_corners(CUBE_HALF_SIZE)
+
+    def _random_xy(self, rng: jax.Array) -> jax.Array:
+        k_r, k_t = jax.random.split(rng)
+        r = self.config.goal_radius * jp.sqrt(jax.random.uniform(k_r))
+        t = jax.random.uniform(k_t, maxval=2 * jp.pi)
+        return jp.array([r * jp.cos(t), r * jp.sin(t)])
+
+    def _goal_quat(self, rng: jax.Array) -> jax.Array:
+        mode = self.config.goal_orientation
+        if mode == "full":
+            return geometry.random_quat(rng)
+        if mode == "yaw":
+            return geometry.yaw_quat(jax.random.uniform(rng, maxval=2 * jp.pi))
+        return jp.array([1.0, 0.0, 0.0, 0.0])
+
+    def sample_start(
+        self, rng: jax.Array, params: dict[str, jax.Array]
+    ) -> tuple[jax.Array, dict[str, jax.Array], dict[str, jax.Array]]:
+        cfg = self.config
+        k_xy, k_yaw, k_q, k_gxy, k_gz, k_gq = jax.random.split(rng, 6)
+        scale = params["object_scale"]
+        half = CUBE_HALF_SIZE * scale
+        cube_pos = jp.concatenate([self._random_xy(k_xy), half[None]])
+        cube_quat = geometry.yaw_quat(jax.random.uniform(k_yaw, maxval=2 * jp.pi))
+        q_fingers = jp.asarray(TRIFINGER_DEFAULT_QPOS) + 0.05 * jax.random.normal(k_q, (9,))
+        qpos = jp.asarray(self.mj_model.qpos0, jp.float32)
+        qpos = qpos.at[self._qadr].set(q_fingers)
+        qpos = qpos.at[self._obj_qadr : self._obj_qadr + 7].set(jp.concatenate([cube_pos, cube_quat]))
+        lo, hi = cfg.goal_height
+        gz = jax.random.uniform(k_gz, minval=lo, maxval=hi) * jp.maximum(scale, 1.0)
+        goal_pos = jp.concatenate([self._random_xy(k_gxy), gz[None]])
+        goal = {"goal_pos": goal_pos, "goal_quat": self._goal_quat(k_gq), "goal_vis_pos": goal_pos}
+        extra = {"prev_tip_dist": jp.zeros((3,))}
+        return qpos, goal, extra
+
+    def _tip_distances(self, data: mjx.Data) -> jax.Array:
+        pos, _ = self.object_pose(data)
+        return jp.linalg.norm(data.site_xpos[self._tip_ids] - pos, axis=-1)
+
+    def compute_reward(
+        self, data: mjx.Data, info: dict[str, Any], rng: jax.Array
+    ) -> tuple[jax.Array, jax.Array, dict[str, jax.Array], dict[str, Any]]:
+        cfg = self.config
+        scale = info["params"]["object_scale"]
+        pos, quat = self.object_pose(data)
+        local = self._kp_local * scale
+        kp = geometry.transform_points(pos, quat, local)
+        kp_goal = geometry.transform_points(info["goal_pos"], info["goal_quat"], local)
+        kp_dist = jp.linalg.norm(kp - kp_goal, axis=-1)
+        pos_dist = jp.linalg.norm(pos - info["goal_pos"])
+        rot_dist = geometry.rotation_angle(quat, info["goal_quat"])
+        if cfg.reward_representation == "keypoints":
+            task_r = jp.mean(lgsk(kp_dist, cfg.lgsk_scale, cfg.lgsk_offset))
+        else:
+            # position + orientation baseline, both terms in [0, 0.25] like the kernel
+            task_r = lgsk(pos_dist, cfg.lgsk_scale, cfg.lgsk_offset) + 0.25 * (1.0 - rot_dist / jp.pi)
+        tip_dist = self._tip_distances(data)
+        first = info["step"] <= 1
+        tip_progress = jp.where(first, 0.0, jp.sum(info["prev_tip_dist"] - tip_dist))
+        action_cost = jp.sum(info["last_action"] ** 2)
+        reward = (
+            cfg.keypoint_weight * task_r
+            + cfg.fingertip_weight * tip_progress
+            - cfg.action_weight * action_cost
+        )
+        mean_kp = jp.mean(kp_dist)
+        success = (mean_kp < cfg.success_threshold).astype(jp.float32)
+        info = {**info, "prev_tip_dist": tip_dist}
+        metrics = {
+            "success": success,
+            "keypoint_distance": mean_kp,
+            "position_error": pos_dist,
+            "rotation_error": rot_dist,
+            "fingertip_distance": jp.mean(tip_dist),
+        }
+        return reward, jp.zeros((), bool), metrics, info
+
+    def task_privileged(self, data: mjx.Data, info: dict[str, Any]) -> jax.Array:
+        return self._tip_distances(data)
+
+
+def default_config() -> TriFingerCubeConfig:
+    return TriFingerCubeConfig()
