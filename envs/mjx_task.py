@@ -340,22 +340,8 @@ class MjxTask:
             [obs_lib.noisy_proprio(k_prop, qpos, params["proprio_bias"], rcfg.observation), info["last_action"]]
         )
         cloud, mask = self._point_cloud(model, data, info, k_pc, k_noise, k_goal)
-        privileged = jp.concatenate(
-            [
-                obj_pos,
-                obj_quat,
-                data.qvel[self._obj_dadr : self._obj_dadr + self._obj_nv],
-                info["goal_pos"],
-                info["goal_quat"],
-                (kp_goal - kp_true).ravel(),
-                data.site_xpos[self._tip_ids].ravel(),
-                qpos,
-                data.qvel[self._dadr],
-                info["last_action"],
-                randomize.physics_vector(params),
-                self.task_privileged(data, info),
-            ]
-        )
+        parts = self._privileged_parts(data, info, obj_pos, obj_quat, kp_true, kp_goal, qpos)
+        privileged = jp.concatenate([jp.ravel(v) for v in parts.values()])
         obs = {
             "privileged": privileged.astype(jp.float32),
             "proprio": proprio.astype(jp.float32),
@@ -364,6 +350,36 @@ class MjxTask:
             "point_cloud_mask": mask,
         }
         return obs, info
+
+    def _privileged_parts(
+        self,
+        data: mjx.Data,
+        info: dict[str, Any],
+        obj_pos: jax.Array,
+        obj_quat: jax.Array,
+        kp_true: jax.Array,
+        kp_goal: jax.Array,
+        qpos: jax.Array,
+    ) -> dict[str, jax.Array]:
+        return {
+            "object_pos": obj_pos,
+            "object_quat": obj_quat,
+            "object_vel": data.qvel[self._obj_dadr : self._obj_dadr + self._obj_nv],
+            "goal_pos": info["goal_pos"],
+            "goal_quat": info["goal_quat"],
+            "keypoint_to_goal": kp_goal - kp_true,
+            "fingertips": data.site_xpos[self._tip_ids],
+            "joint_pos": qpos,
+            "joint_vel": data.qvel[self._dadr],
+            "last_action": info["last_action"],
+            "physics": randomize.physics_vector(info["params"]),
+            "task": self.task_privileged(data, info),
+        }
+
+    @property
+    def privileged_layout(self) -> dict[str, slice]:
+        """Where each named quantity sits in the ``privileged`` vector."""
+        return privileged_layout(self)
 
     def _point_cloud(
         self,
@@ -399,3 +415,30 @@ class MjxTask:
             points = jp.concatenate([points, g_points])
             mask = jp.concatenate([mask, jp.ones((pc.num_goal_points,), bool)])
         return points, mask
+
+
+def privileged_layout(env: Any) -> dict[str, slice]:
+    """Name -> slice of ``obs["privileged"]`` for an env with ``_privileged_parts``."""
+    captured: dict[str, tuple[int, ...]] = {}
+
+    def parts_shapes(rng: jax.Array) -> None:
+        original = env._privileged_parts
+
+        def spy(*args: Any, **kwargs: Any) -> dict[str, jax.Array]:
+            parts = original(*args, **kwargs)
+            captured.update({k: v.shape for k, v in parts.items()})
+            return parts
+
+        env._privileged_parts = spy
+        try:
+            env.reset(rng)
+        finally:
+            del env._privileged_parts
+
+    jax.eval_shape(parts_shapes, jax.random.PRNGKey(0))
+    layout, start = {}, 0
+    for name, shape in captured.items():
+        size = int(np.prod(shape))
+        layout[name] = slice(start, start + size)
+        start += size
+    return layout

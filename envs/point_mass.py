@@ -21,6 +21,7 @@ import numpy as np
 from envs import observations as obs_lib
 from envs import randomize
 from envs.base import ArraySpec, State, spec_of
+from envs.mjx_task import privileged_layout
 from envs.observations import PointCloudConfig
 from envs.randomize import PhysicsRandomization, RandomizationConfig
 
@@ -151,6 +152,21 @@ class PointMass:
         metrics = {"success": success, "distance": dist, "unstable": jp.zeros(())}
         return state.replace(data=data, obs=obs, reward=reward, done=done, metrics=metrics, info=info)
 
+    def _privileged_parts(self, data: dict[str, jax.Array], info: dict[str, Any]) -> dict[str, jax.Array]:
+        return {
+            "object_pos": data["pos"],
+            "object_vel": data["vel"],
+            "goal_pos": info["goal"],
+            "to_goal": info["goal"] - data["pos"],
+            "last_action": info["last_action"],
+            "physics": randomize.physics_vector(info["params"]),
+        }
+
+    @property
+    def privileged_layout(self) -> dict[str, slice]:
+        """Where each named quantity sits in the ``privileged`` vector."""
+        return privileged_layout(self)
+
     def _observe(
         self, data: dict[str, jax.Array], info: dict[str, Any], rng: jax.Array
     ) -> tuple[dict[str, jax.Array], dict[str, Any]]:
@@ -173,10 +189,8 @@ class PointMass:
         )
         gpts = obs_lib.sample_surface(k_goal, self._shape, one, pc.num_goal_points) + goal3
         proprio = obs_lib.noisy_proprio(k_prop, data["pos"], params["proprio_bias"], rc.observation)
-        privileged = jp.concatenate(
-            [data["pos"], data["vel"], info["goal"], info["goal"] - data["pos"], info["last_action"],
-             randomize.physics_vector(params)]
-        )
+        parts = self._privileged_parts(data, info)
+        privileged = jp.concatenate([jp.ravel(v) for v in parts.values()])
         obs = {
             "privileged": privileged.astype(jp.float32),
             "proprio": jp.concatenate([proprio, info["last_action"]]).astype(jp.float32),

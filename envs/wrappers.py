@@ -1,0 +1,150 @@
+"""Wrappers: batching, auto-reset with fresh randomization, episode statistics, history.
+
+Unlike brax's ``AutoResetWrapper`` (which returns a finished env to its *first*
+start state), :class:`AutoReset` draws a fresh start state **and fresh episode
+parameters** from the env's own RNG, so a batch of B envs sees new randomized
+physics every episode rather than B fixed ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jp
+
+from envs.base import ArraySpec, Env, State
+
+
+def _select(done: jax.Array, a: Any, b: Any) -> Any:
+    """``a`` where ``done`` else ``b``, leafwise (``done`` is a scalar per env)."""
+    return jax.tree.map(lambda x, y: jp.where(done, x, y), a, b)
+
+
+class Wrapper:
+    """Forwards everything to ``env``."""
+
+    def __init__(self, env: Env):
+        self.env = env
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.env, name)
+
+    @property
+    def unwrapped(self) -> Env:
+        return getattr(self.env, "unwrapped", self.env)
+
+    def reset(self, rng: jax.Array) -> State:
+        return self.env.reset(rng)
+
+    def step(self, state: State, action: jax.Array) -> State:
+        return self.env.step(state, action)
+
+
+class AutoReset(Wrapper):
+    """Resets an env as soon as its episode ends, with a fresh start and parameters.
+
+    The returned state of a finishing step carries that step's ``reward``,
+    ``done`` and ``metrics`` (so success at the end of an episode is visible),
+    and the *new* episode's ``data``, ``obs`` and ``info``. It also tracks
+    ``metrics["episode_return"]`` and ``metrics["episode_length"]``: the running
+    totals, which on a ``done`` step are those of the finished episode.
+    """
+
+    def reset(self, rng: jax.Array) -> State:
+        state = self.env.reset(rng)
+        info = {**state.info, "episode_return": jp.zeros(()), "episode_length": jp.zeros(())}
+        metrics = {**state.metrics, "episode_return": jp.zeros(()), "episode_length": jp.zeros(())}
+        return state.replace(info=info, metrics=metrics)
+
+    def step(self, state: State, action: jax.Array) -> State:
+        nxt = self.env.step(state, action)
+        ep_return = state.info["episode_return"] + nxt.reward
+        ep_length = state.info["episode_length"] + 1.0
+        fresh = self.reset(jax.random.fold_in(nxt.info["rng"], 1))
+        done = nxt.done > 0
+        info = {**nxt.info, "episode_return": ep_return, "episode_length": ep_length}
+        info = _select(done, fresh.info, info)
+        info["truncation"] = nxt.info["truncation"]
+        metrics = {**nxt.metrics, "episode_return": ep_return, "episode_length": ep_length}
+        return nxt.replace(
+            data=_select(done, fresh.data, nxt.data),
+            obs=_select(done, fresh.obs, nxt.obs),
+            info=info,
+            metrics=metrics,
+        )
+
+
+class ObservationHistory(Wrapper):
+    """Stacks the last ``length`` observations of ``keys``: ``[...] -> [length, ...]``.
+
+    The newest observation is last. At a reset (and after an auto-reset) the
+    history is filled with the first observation. Wrap *outside* :class:`AutoReset`.
+    """
+
+    def __init__(self, env: Env, keys: tuple[str, ...], length: int):
+        super().__init__(env)
+        if length < 1:
+            raise ValueError(f"history length={length}: must be >= 1")
+        missing = [k for k in keys if k not in env.observation_spec]
+        if missing:
+            raise ValueError(f"history keys {missing} are not observations; have {list(env.observation_spec)}")
+        self.keys = tuple(keys)
+        self.length = length
+
+    @property
+    def observation_spec(self) -> dict[str, ArraySpec]:
+        spec = dict(self.env.observation_spec)
+        for k in self.keys:
+            spec[k] = ArraySpec((self.length, *spec[k].shape), spec[k].dtype)
+        return spec
+
+    def _fill(self, obs: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        out = dict(obs)
+        for k in self.keys:
+            out[k] = jp.repeat(obs[k][None], self.length, axis=0)
+        return out
+
+    def reset(self, rng: jax.Array) -> State:
+        state = self.env.reset(rng)
+        return state.replace(obs=self._fill(state.obs))
+
+    def step(self, state: State, action: jax.Array) -> State:
+        inner = state.replace(obs={**state.obs, **{k: state.obs[k][-1] for k in self.keys}})
+        nxt = self.env.step(inner, action)
+        rolled = dict(nxt.obs)
+        for k in self.keys:
+            rolled[k] = jp.concatenate([state.obs[k][1:], nxt.obs[k][None]], axis=0)
+        obs = _select(nxt.done > 0, self._fill(nxt.obs), rolled)
+        return nxt.replace(obs=obs)
+
+
+class Batched(Wrapper):
+    """Vmaps ``reset``/``step`` over ``num_envs`` environments.
+
+    ``reset(rng)`` takes one key and splits it; ``step`` takes ``action [B, A]``.
+    """
+
+    def __init__(self, env: Env, num_envs: int):
+        super().__init__(env)
+        if num_envs < 1:
+            raise ValueError(f"num_envs={num_envs}: must be >= 1")
+        self.num_envs = num_envs
+
+    def reset(self, rng: jax.Array) -> State:
+        return jax.vmap(self.env.reset)(jax.random.split(rng, self.num_envs))
+
+    def step(self, state: State, action: jax.Array) -> State:
+        return jax.vmap(self.env.step)(state, action)
+
+
+def wrap_for_training(
+    env: Env,
+    num_envs: int,
+    history: tuple[tuple[str, ...], int] | None = None,
+) -> Batched:
+    """The usual stack: auto-reset (+ optional history) then batch over ``num_envs``."""
+    wrapped: Env = AutoReset(env)
+    if history is not None:
+        wrapped = ObservationHistory(wrapped, *history)
+    return Batched(wrapped, num_envs)

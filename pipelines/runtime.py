@@ -1,0 +1,24 @@
+"""Process-level set-up shared by every command: quiet logs, compilation cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def setup(cache_dir: str | None = None) -> None:
+    """Silences XLA's C++ log noise and enables JAX's persistent compilation cache.
+
+    Call before the first jit. ``cache_dir`` defaults to ``$DEXDISTILL_CACHE`` or
+    ``~/.cache/dexdistill/jax``; a second run of the same command then loads its
+    compiled programs instead of recompiling them.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GLOG_minloglevel", "3")
+    import jax
+
+    path = cache_dir or os.environ.get("DEXDISTILL_CACHE") or str(Path.home() / ".cache/dexdistill/jax")
+    Path(path).mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)

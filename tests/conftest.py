@@ -1,0 +1,75 @@
+"""Shared fixtures: compiled env rollouts are built once per session and reused."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import jax  # noqa: E402
+import jax.numpy as jp  # noqa: E402
+import pytest  # noqa: E402
+
+_CACHE = os.environ.get("DEXDISTILL_TEST_CACHE", str(Path(__file__).resolve().parent.parent / ".jax_cache"))
+jax.config.update("jax_compilation_cache_dir", _CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+import envs  # noqa: E402
+
+TASKS = ("point_mass", "dclaw_valve", "trifinger_cube", "hand_cube")
+BATCH = 8
+STEPS = 200
+
+
+class Rollout:
+    """A task with its batch-8 reset and a jitted 200-step random-action rollout."""
+
+    def __init__(self, name: str, **overrides):
+        config = envs.with_overrides(envs.default_config(name), overrides)
+        self.env = envs.make(name, config)
+        self.reset = jax.jit(jax.vmap(self.env.reset))
+        self._run = jax.jit(self._rollout)
+        self._cache: dict[int, tuple] = {}
+
+    def _rollout(self, rng: jax.Array):
+        """Returns (first states [B], last states [B], per-step obs/reward/done stats)."""
+        k_reset, k_act = jax.random.split(rng)
+        first = jax.vmap(self.env.reset)(jax.random.split(k_reset, BATCH))
+
+        def body(state, key):
+            a = jax.random.uniform(key, (BATCH, self.env.action_size), minval=-1, maxval=1)
+            nxt = jax.vmap(self.env.step)(state, a)
+            finite = jp.all(jp.stack([jp.all(jp.isfinite(v)) for v in jax.tree.leaves(nxt.obs)
+                                      if v.dtype != jp.bool_]))
+            summary = {
+                "finite": finite & jp.all(jp.isfinite(nxt.reward)),
+                "reward": nxt.reward,
+                "done": nxt.done,
+                "unstable": nxt.metrics["unstable"],
+                "obs0": jax.tree.map(lambda x: x[0], nxt.obs),
+            }
+            return nxt, summary
+
+        last, traj = jax.lax.scan(body, first, jax.random.split(k_act, STEPS))
+        return first, last, traj
+
+    def run(self, seed: int = 0):
+        if seed not in self._cache:
+            self._cache[seed] = jax.device_get(self._run(jax.random.PRNGKey(seed)))
+        return self._cache[seed]
+
+
+_ROLLOUTS: dict[str, Rollout] = {}
+
+
+def get_rollout(name: str) -> Rollout:
+    if name not in _ROLLOUTS:
+        _ROLLOUTS[name] = Rollout(name)
+    return _ROLLOUTS[name]
+
+
+@pytest.fixture(params=TASKS)
+def rollout(request) -> Rollout:
+    return get_rollout(request.param)
