@@ -49,10 +49,8 @@ _PALM_TOP = _PALM_POS[2] + _PALM_HALF[2]
 PALM_CUBE_POS: Vec3 = (0.0, 0.0, round(_PALM_TOP + _CUBE_HALF + 0.002, 4))
 
 # --- joints and actuators ------------------------------------------------------
-_FINGER_RANGES: tuple[Range, ...] = (
-    (-0.47, 0.47), (-0.2, 1.6), (-0.2, 1.7), (-0.2, 1.6))
-_THUMB_RANGES: tuple[Range, ...] = (
-    (0.0, 1.6), (-0.3, 1.2), (-0.2, 1.7), (-0.2, 1.8))
+_FINGER_RANGES: tuple[Range, ...] = ((-0.47, 0.47), (-0.2, 1.6), (-0.2, 1.7), (-0.2, 1.6))
+_THUMB_RANGES: tuple[Range, ...] = ((0.0, 1.6), (-0.3, 1.2), (-0.2, 1.7), (-0.2, 1.8))
 _KP = 2.0
 _FORCE_LIMIT = 0.7
 
@@ -78,9 +76,11 @@ def _look_at(pos: Vec3, target: Vec3) -> str:
     right = [fwd[1], -fwd[0], 0.0]  # fwd x world-up
     rnorm = math.sqrt(right[0] ** 2 + right[1] ** 2)
     right = [r / rnorm for r in right]
-    up = [right[1] * fwd[2] - right[2] * fwd[1],
-          right[2] * fwd[0] - right[0] * fwd[2],
-          right[0] * fwd[1] - right[1] * fwd[0]]
+    up = [
+        right[1] * fwd[2] - right[2] * fwd[1],
+        right[2] * fwd[0] - right[0] * fwd[2],
+        right[0] * fwd[1] - right[1] * fwd[0],
+    ]
     return _fmt(right + up)
 
 
@@ -92,12 +92,15 @@ def _capsule(length: float, cls: str, name: str = "") -> str:
     """A capsule along local +x whose rounded end reaches ``length``."""
     name_attr = f'name="{name}" ' if name else ""
     end = max(length - _RADIUS, 1e-3)
-    return (f'<geom {name_attr}class="{cls}" type="capsule" '
-            f'fromto="0 0 0 {end:.6g} 0 0" size="{_RADIUS}"/>')
+    return (
+        f'<geom {name_attr}class="{cls}" type="capsule" '
+        f'fromto="0 0 0 {end:.6g} 0 0" size="{_RADIUS}"/>'
+    )
 
 
-def _phalanx_chain(finger: str, links: Vec3, axes: Sequence[Vec3],
-                   ranges: Sequence[Range], start: float = 0.0) -> str:
+def _phalanx_chain(
+    finger: str, links: Vec3, axes: Sequence[Vec3], ranges: Sequence[Range], start: float = 0.0
+) -> str:
     """Three nested phalanx bodies (joints ``j1..j3``) along local +x.
 
     The proximal body starts ``start`` ahead of its parent's origin; the
@@ -108,16 +111,19 @@ def _phalanx_chain(finger: str, links: Vec3, axes: Sequence[Vec3],
     offset = start
     for i, (link, body) in enumerate(zip(links, names)):
         if body == "distal":
-            geom = (_capsule(link, "contact", f"{finger}_tip_geom")
-                    + f'<site name="{finger}_tip" '
-                    f'pos="{link - _RADIUS:.6g} 0 0"/>')
+            geom = (
+                _capsule(link, "contact", f"{finger}_tip_geom") + f'<site name="{finger}_tip" '
+                f'pos="{link - _RADIUS:.6g} 0 0"/>'
+            )
         elif body == "middle":
             geom = _capsule(link, "contact", f"{finger}_middle_geom")
         else:
             geom = _capsule(link, "visual", f"{finger}_proximal_geom")
         opened.append(
             f'<body name="{finger}_{body}" pos="{offset:.6g} 0 0">'
-            + _joint(f"{finger}_j{i + 1}", axes[i], ranges[i]) + geom)
+            + _joint(f"{finger}_j{i + 1}", axes[i], ranges[i])
+            + geom
+        )
         offset = link
     return "".join(opened) + "</body>" * len(opened)
 
@@ -126,14 +132,16 @@ def _finger(finger: str) -> str:
     """Index/middle/ring: abduction knuckle + three flexing phalanges."""
     base = (_PALM_HALF[0] + 0.005, _FINGER_Y[finger], 0.0)
     flex: Vec3 = (0.0, -1.0, 0.0)  # + curls the finger up (towards +z)
-    chain = _phalanx_chain(finger, _FINGER_LINKS, (flex, flex, flex),
-                           _FINGER_RANGES[1:], start=_KNUCKLE)
-    return (f'<body name="{finger}_base" pos="{_fmt(base)}">'
-            + _joint(f"{finger}_j0", (0.0, 0.0, 1.0), _FINGER_RANGES[0])
-            + f'<geom class="visual" type="sphere" size="{_RADIUS * 1.1:.6g}"/>'
-            + f'<geom class="visual" type="capsule" fromto="0 0 0 {_KNUCKLE} 0 0" '
-            f'size="{_RADIUS}"/>'
-            + chain + "</body>")
+    chain = _phalanx_chain(
+        finger, _FINGER_LINKS, (flex, flex, flex), _FINGER_RANGES[1:], start=_KNUCKLE
+    )
+    return (
+        f'<body name="{finger}_base" pos="{_fmt(base)}">'
+        + _joint(f"{finger}_j0", (0.0, 0.0, 1.0), _FINGER_RANGES[0])
+        + f'<geom class="visual" type="sphere" size="{_RADIUS * 1.1:.6g}"/>'
+        + f'<geom class="visual" type="capsule" fromto="0 0 0 {_KNUCKLE} 0 0" '
+        f'size="{_RADIUS}"/>' + chain + "</body>"
+    )
 
 
 def _thumb() -> str:
@@ -145,12 +153,14 @@ def _thumb() -> str:
     ``thumb_j1`` lifts it above the palm.
     """
     flex: Vec3 = (0.0, -1.0, 0.0)
-    chain = _phalanx_chain("thumb", _THUMB_LINKS,
-                           ((0.0, 0.0, 1.0), flex, flex), _THUMB_RANGES[1:])
-    return (f'<body name="thumb_base" pos="{_fmt(_THUMB_BASE)}">'
-            + _joint("thumb_j0", (1.0, 0.0, 0.0), _THUMB_RANGES[0])
-            + f'<geom class="visual" type="sphere" size="{_RADIUS * 1.2:.6g}"/>'
-            + chain + "</body>")
+    chain = _phalanx_chain("thumb", _THUMB_LINKS, ((0.0, 0.0, 1.0), flex, flex), _THUMB_RANGES[1:])
+    return (
+        f'<body name="thumb_base" pos="{_fmt(_THUMB_BASE)}">'
+        + _joint("thumb_j0", (1.0, 0.0, 0.0), _THUMB_RANGES[0])
+        + f'<geom class="visual" type="sphere" size="{_RADIUS * 1.2:.6g}"/>'
+        + chain
+        + "</body>"
+    )
 
 
 def _assets() -> str:
@@ -226,15 +236,16 @@ def _actuators() -> str:
         ranges = _THUMB_RANGES if finger == "thumb" else _FINGER_RANGES
         for k, rng in enumerate(ranges):
             name = f"{finger}_j{k}"
-            lines.append(f'    <position name="{name}" joint="{name}" '
-                         f'ctrlrange="{_fmt(rng)}"/>')
+            lines.append(f'    <position name="{name}" joint="{name}" ctrlrange="{_fmt(rng)}"/>')
     return "\n  <actuator>\n" + "\n".join(lines) + "\n  </actuator>"
 
 
 def _keyframe() -> str:
     qpos = HAND_DEFAULT_QPOS + PALM_CUBE_POS + (1.0, 0.0, 0.0, 0.0)
-    return (f'\n  <keyframe>\n    <key name="home" qpos="{_fmt(qpos)}" '
-            f'ctrl="{_fmt(HAND_DEFAULT_QPOS)}"/>\n  </keyframe>')
+    return (
+        f'\n  <keyframe>\n    <key name="home" qpos="{_fmt(qpos)}" '
+        f'ctrl="{_fmt(HAND_DEFAULT_QPOS)}"/>\n  </keyframe>'
+    )
 
 
 def build_hand_mjcf() -> str:
@@ -248,9 +259,15 @@ def build_hand_mjcf() -> str:
     ``HAND_DEFAULT_QPOS`` with the cube at rest (the model's ``qpos0`` has all
     hand joints at zero).
     """
-    return ("<mujoco model=\"dexdistill_hand\">\n"
-            '  <compiler angle="radian" autolimits="true"/>\n'
-            '  <option timestep="0.005" integrator="Euler" iterations="4" '
-            'ls_iterations="6"/>'
-            + _assets() + _defaults() + _world() + _actuators() + _keyframe()
-            + "\n</mujoco>\n")
+    return (
+        '<mujoco model="dexdistill_hand">\n'
+        '  <compiler angle="radian" autolimits="true"/>\n'
+        '  <option timestep="0.005" integrator="Euler" iterations="4" '
+        'ls_iterations="6"/>'
+        + _assets()
+        + _defaults()
+        + _world()
+        + _actuators()
+        + _keyframe()
+        + "\n</mujoco>\n"
+    )

@@ -116,9 +116,7 @@ def check_keys(requested: tuple[str, ...] | list[str], allowed: frozenset[str], 
     """
     bad = [k for k in requested if k not in allowed]
     if bad:
-        raise ValueError(
-            f"{who} may not read observation key(s) {bad}; allowed: {sorted(allowed)}"
-        )
+        raise ValueError(f"{who} may not read observation key(s) {bad}; allowed: {sorted(allowed)}")
 
 
 def zeros_like_metrics(metrics: Mapping[str, Any]) -> dict[str, jax.Array]:

@@ -176,7 +176,9 @@ class DClawValve(MjxTask):
     ) -> tuple[jax.Array, dict[str, jax.Array], dict[str, jax.Array]]:
         cfg = self.config
         k_angle, k_target, k_q = jax.random.split(rng, 3)
-        angle = jax.random.uniform(k_angle, (), minval=cfg.start_angle_range[0], maxval=cfg.start_angle_range[1])
+        angle = jax.random.uniform(
+            k_angle, (), minval=cfg.start_angle_range[0], maxval=cfg.start_angle_range[1]
+        )
         if cfg.random_target:
             lo, hi = cfg.random_target_range
             offset = jax.random.uniform(k_target, (), minval=lo, maxval=hi)
@@ -188,7 +190,11 @@ class DClawValve(MjxTask):
         qpos = qpos.at[self._obj_qadr].set(angle)
         pos = jp.array([0.0, 0.0, VALVE_HEIGHT])
         goal_quat = geometry.yaw_quat(target)
-        goal = {"goal_pos": pos, "goal_quat": goal_quat, "goal_vis_pos": pos + jp.array([0, 0, 0.002])}
+        goal = {
+            "goal_pos": pos,
+            "goal_quat": goal_quat,
+            "goal_vis_pos": pos + jp.array([0, 0, 0.002]),
+        }
         extra = {"target_angle": target, "prev_error": jp.abs(offset)}
         return qpos, goal, extra
 

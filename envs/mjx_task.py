@@ -251,9 +251,7 @@ class MjxTask:
         data = state.data.replace(ctrl=self._ctrl_from_action(applied))
         data = self._apply_wrench(data, k_force, params)
         data = self._place_goal(data, info)
-        data = jax.lax.fori_loop(
-            0, self.config.n_substeps, lambda _, d: mjx.step(model, d), data
-        )
+        data = jax.lax.fori_loop(0, self.config.n_substeps, lambda _, d: mjx.step(model, d), data)
         info["rng"] = rng
         info["step"] = info["step"] + 1
         info["last_action"] = action
@@ -267,7 +265,9 @@ class MjxTask:
         obs, info = self._observe(model, data, info, k_obs)
         done = (terminated | truncated).astype(jp.float32)
         reward = jp.where(unstable, 0.0, reward)
-        return state.replace(data=data, obs=obs, reward=reward, done=done, metrics=metrics, info=info)
+        return state.replace(
+            data=data, obs=obs, reward=reward, done=done, metrics=metrics, info=info
+        )
 
     # ----------------------------------------------------------------- actions
 
@@ -302,7 +302,9 @@ class MjxTask:
         info["engaged"] = applied
         return jp.clip(applied, -1.0, 1.0), info
 
-    def _apply_wrench(self, data: mjx.Data, rng: jax.Array, params: dict[str, jax.Array]) -> mjx.Data:
+    def _apply_wrench(
+        self, data: mjx.Data, rng: jax.Array, params: dict[str, jax.Array]
+    ) -> mjx.Data:
         cfg = self.config.randomization.unmodeled
         if not cfg.enabled or cfg.force_probability == 0:
             return data
@@ -329,15 +331,25 @@ class MjxTask:
         scale = params["object_scale"]
         obj_pos, obj_quat = self.object_pose(data)
         kp_true = obs_lib.keypoints_world(obj_pos, obj_quat, self._kp_local, scale)
-        kp_goal = obs_lib.keypoints_world(info["goal_pos"], info["goal_quat"], self._kp_local, scale)
+        kp_goal = obs_lib.keypoints_world(
+            info["goal_pos"], info["goal_quat"], self._kp_local, scale
+        )
         kp_obs, info["kp_frozen"] = obs_lib.track_keypoints(
-            k_kp, kp_true, info["kp_last"], info["kp_frozen"], params["keypoint_bias"],
-            rcfg.observation, rcfg.unmodeled,
+            k_kp,
+            kp_true,
+            info["kp_last"],
+            info["kp_frozen"],
+            params["keypoint_bias"],
+            rcfg.observation,
+            rcfg.unmodeled,
         )
         info["kp_last"] = kp_obs
         qpos = self.joint_qpos(data)
         proprio = jp.concatenate(
-            [obs_lib.noisy_proprio(k_prop, qpos, params["proprio_bias"], rcfg.observation), info["last_action"]]
+            [
+                obs_lib.noisy_proprio(k_prop, qpos, params["proprio_bias"], rcfg.observation),
+                info["last_action"],
+            ]
         )
         cloud, mask = self._point_cloud(model, data, info, k_pc, k_noise, k_goal)
         parts = self._privileged_parts(data, info, obj_pos, obj_quat, kp_true, kp_goal, qpos)
@@ -401,9 +413,17 @@ class MjxTask:
         else:
             cam = self._camera
             assert cam is not None
-            cam_pos, cam_mat = obs_lib.camera_pose(cam, params["camera_offset"], params["camera_rotation"])
+            cam_pos, cam_mat = obs_lib.camera_pose(
+                cam, params["camera_offset"], params["camera_rotation"]
+            )
             raw, hit = obs_lib.raycast_object(
-                model, data, cam_pos, cam_mat, jp.asarray(cam.rays), self._obj_geom_mask, pc.max_depth
+                model,
+                data,
+                cam_pos,
+                cam_mat,
+                jp.asarray(cam.rays),
+                self._obj_geom_mask,
+                pc.max_depth,
             )
             points, mask = obs_lib.compact(raw, hit, pc.num_points)
         points, mask = obs_lib.noisy_points(

@@ -104,7 +104,9 @@ def _area(geom_type: int, size: np.ndarray) -> float:
     if geom_type == mujoco.mjtGeom.mjGEOM_CAPSULE:
         r, h = size[0], size[1]
         return float(4 * np.pi * r**2 + 4 * np.pi * r * h)
-    raise ValueError(f"surface sampling supports box, sphere and capsule geoms, got type {geom_type}")
+    raise ValueError(
+        f"surface sampling supports box, sphere and capsule geoms, got type {geom_type}"
+    )
 
 
 def _sample_box(rng: jax.Array, size: jax.Array) -> jax.Array:
@@ -130,7 +132,9 @@ def _sample_capsule(rng: jax.Array, size: jax.Array) -> jax.Array:
     r, h = size[0], size[1]
     p_side = (4 * jp.pi * r * h) / (4 * jp.pi * r * h + 4 * jp.pi * r**2)
     theta = jax.random.uniform(k_theta, (), maxval=2 * jp.pi)
-    side = jp.array([r * jp.cos(theta), r * jp.sin(theta), jax.random.uniform(k_z, (), minval=-h, maxval=h)])
+    side = jp.array(
+        [r * jp.cos(theta), r * jp.sin(theta), jax.random.uniform(k_z, (), minval=-h, maxval=h)]
+    )
     cap = _sample_sphere(k_dir, size)
     cap = cap + jp.array([0.0, 0.0, jp.sign(cap[2]) * h])
     return jp.where(jax.random.uniform(k_part) < p_side, side, cap)
@@ -173,7 +177,9 @@ class DepthCamera:
     def from_model(m: mujoco.MjModel, cfg: PointCloudConfig) -> DepthCamera:
         cid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, cfg.camera)
         if cid < 0:
-            raise ValueError(f"observation.point_cloud.camera={cfg.camera!r}: no such camera in the model")
+            raise ValueError(
+                f"observation.point_cloud.camera={cfg.camera!r}: no such camera in the model"
+            )
         d = mujoco.MjData(m)
         mujoco.mj_forward(m, d)
         h, w = cfg.resolution
@@ -284,18 +290,24 @@ def track_keypoints(
     return kp, frozen_steps
 
 
-def noisy_proprio(rng: jax.Array, qpos: jax.Array, bias: jax.Array, cfg: ObservationNoise) -> jax.Array:
+def noisy_proprio(
+    rng: jax.Array, qpos: jax.Array, bias: jax.Array, cfg: ObservationNoise
+) -> jax.Array:
     """Joint positions ``[J]`` with per-episode bias and per-step noise."""
     if not cfg.enabled:
         return qpos
     return qpos + bias + cfg.proprio_uncorrelated * jax.random.normal(rng, qpos.shape)
 
 
-def camera_pose(cam: DepthCamera, offset: jax.Array, rotation: jax.Array) -> tuple[jax.Array, jax.Array]:
+def camera_pose(
+    cam: DepthCamera, offset: jax.Array, rotation: jax.Array
+) -> tuple[jax.Array, jax.Array]:
     """Jittered camera pose: position ``[3]`` and orientation ``[3, 3]``."""
     return jp.asarray(cam.pos) + offset, rotation @ jp.asarray(cam.mat)
 
 
-def keypoints_world(pos: jax.Array, quat: jax.Array, local: jax.Array, scale: jax.Array) -> jax.Array:
+def keypoints_world(
+    pos: jax.Array, quat: jax.Array, local: jax.Array, scale: jax.Array
+) -> jax.Array:
     """Body-frame keypoints ``[K, 3]`` scaled by ``scale`` and placed at pose (pos, quat)."""
     return geometry.transform_points(pos, quat, local * scale)

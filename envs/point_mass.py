@@ -120,7 +120,9 @@ class PointMass:
         }
         obs, info = self._observe(data, info, k_obs)
         metrics = {"success": jp.zeros(()), "distance": jp.zeros(()), "unstable": jp.zeros(())}
-        return State(data=data, obs=obs, reward=jp.zeros(()), done=jp.zeros(()), metrics=metrics, info=info)
+        return State(
+            data=data, obs=obs, reward=jp.zeros(()), done=jp.zeros(()), metrics=metrics, info=info
+        )
 
     def step(self, state: State, action: jax.Array) -> State:
         cfg = self.config
@@ -150,9 +152,13 @@ class PointMass:
         info["truncation"] = done
         obs, info = self._observe(data, info, k_obs)
         metrics = {"success": success, "distance": dist, "unstable": jp.zeros(())}
-        return state.replace(data=data, obs=obs, reward=reward, done=done, metrics=metrics, info=info)
+        return state.replace(
+            data=data, obs=obs, reward=reward, done=done, metrics=metrics, info=info
+        )
 
-    def _privileged_parts(self, data: dict[str, jax.Array], info: dict[str, Any]) -> dict[str, jax.Array]:
+    def _privileged_parts(
+        self, data: dict[str, jax.Array], info: dict[str, Any]
+    ) -> dict[str, jax.Array]:
         return {
             "object_pos": data["pos"],
             "object_vel": data["vel"],
@@ -177,8 +183,13 @@ class PointMass:
         pos3 = jp.concatenate([data["pos"], jp.zeros(1)])
         goal3 = jp.concatenate([info["goal"], jp.zeros(1)])
         kp, info["kp_frozen"] = obs_lib.track_keypoints(
-            k_kp, pos3[None], info["kp_last"], info["kp_frozen"], params["keypoint_bias"],
-            rc.observation, rc.unmodeled,
+            k_kp,
+            pos3[None],
+            info["kp_last"],
+            info["kp_frozen"],
+            params["keypoint_bias"],
+            rc.observation,
+            rc.unmodeled,
         )
         info["kp_last"] = kp
         pc = cfg.point_cloud

@@ -142,12 +142,13 @@ def validate(cfg: RandomizationConfig, prefix: str = "randomization") -> None:
                 continue
             if isinstance(value, tuple):
                 if len(value) != 2 or not value[0] <= value[1] or value[0] < 0:
-                    raise ValueError(f"{name}={value!r}: expected a range (lo, hi) with 0 <= lo <= hi")
+                    raise ValueError(
+                        f"{name}={value!r}: expected a range (lo, hi) with 0 <= lo <= hi"
+                    )
             elif value < 0:
                 raise ValueError(f"{name}={value!r}: must be >= 0")
-            elif f.name.endswith("probability") or f.name.endswith("dropout"):
-                if value > 1:
-                    raise ValueError(f"{name}={value!r}: a probability must be in [0, 1]")
+            elif f.name.endswith(("probability", "dropout")) and value > 1:
+                raise ValueError(f"{name}={value!r}: a probability must be in [0, 1]")
 
 
 # --------------------------------------------------------------------------- sampling
@@ -190,7 +191,9 @@ def nominal_params(dims: ParamDims) -> dict[str, jax.Array]:
     }
 
 
-def sample_params(rng: jax.Array, cfg: RandomizationConfig, dims: ParamDims) -> dict[str, jax.Array]:
+def sample_params(
+    rng: jax.Array, cfg: RandomizationConfig, dims: ParamDims
+) -> dict[str, jax.Array]:
     """Draws one episode's parameters; disabled families keep nominal values."""
     p = nominal_params(dims)
     keys = iter(jax.random.split(rng, 24))

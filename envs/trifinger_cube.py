@@ -68,7 +68,9 @@ class TriFingerCubeConfig(ManipulationConfig):
             ("reward_representation", REWARD_REPRESENTATIONS),
         ):
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}={getattr(self, name)!r}: allowed values are {list(allowed)}")
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r}: allowed values are {list(allowed)}"
+                )
         if not 0 < self.goal_radius < ARENA_RADIUS:
             raise ValueError(f"goal_radius={self.goal_radius}: must be in (0, {ARENA_RADIUS})")
 
@@ -121,7 +123,9 @@ class TriFingerCube(MjxTask):
         q_fingers = jp.asarray(TRIFINGER_DEFAULT_QPOS) + 0.05 * jax.random.normal(k_q, (9,))
         qpos = jp.asarray(self.mj_model.qpos0, jp.float32)
         qpos = qpos.at[self._qadr].set(q_fingers)
-        qpos = qpos.at[self._obj_qadr : self._obj_qadr + 7].set(jp.concatenate([cube_pos, cube_quat]))
+        qpos = qpos.at[self._obj_qadr : self._obj_qadr + 7].set(
+            jp.concatenate([cube_pos, cube_quat])
+        )
         lo, hi = cfg.goal_height
         gz = jax.random.uniform(k_gz, minval=lo, maxval=hi) * jp.maximum(scale, 1.0)
         goal_pos = jp.concatenate([self._random_xy(k_gxy), gz[None]])
@@ -149,7 +153,9 @@ class TriFingerCube(MjxTask):
             task_r = jp.mean(lgsk(kp_dist, cfg.lgsk_scale, cfg.lgsk_offset))
         else:
             # position + orientation baseline, both terms in [0, 0.25] like the kernel
-            task_r = lgsk(pos_dist, cfg.lgsk_scale, cfg.lgsk_offset) + 0.25 * (1.0 - rot_dist / jp.pi)
+            task_r = lgsk(pos_dist, cfg.lgsk_scale, cfg.lgsk_offset) + 0.25 * (
+                1.0 - rot_dist / jp.pi
+            )
         tip_dist = self._tip_distances(data)
         first = info["step"] <= 1
         tip_progress = jp.where(first, 0.0, jp.sum(info["prev_tip_dist"] - tip_dist))

@@ -88,7 +88,9 @@ class ObservationHistory(Wrapper):
             raise ValueError(f"history length={length}: must be >= 1")
         missing = [k for k in keys if k not in env.observation_spec]
         if missing:
-            raise ValueError(f"history keys {missing} are not observations; have {list(env.observation_spec)}")
+            raise ValueError(
+                f"history keys {missing} are not observations; have {list(env.observation_spec)}"
+            )
         self.keys = tuple(keys)
         self.length = length
 
@@ -138,13 +140,53 @@ class Batched(Wrapper):
         return jax.vmap(self.env.step)(state, action)
 
 
+class BatchedAutoReset(Wrapper):
+    """Batch of ``num_envs`` envs with auto-reset decided at the batch level.
+
+    Same semantics as ``Batched(AutoReset(env))``, but the fresh start states are
+    only computed (for the whole batch, under one ``lax.cond``) on steps where
+    some episode ended, instead of on every step: with fixed-length episodes
+    that is one step in ``episode_length``.
+    """
+
+    def __init__(self, env: Env, num_envs: int):
+        super().__init__(AutoReset(env))
+        if num_envs < 1:
+            raise ValueError(f"num_envs={num_envs}: must be >= 1")
+        self.num_envs = num_envs
+        self._inner = env
+
+    def reset(self, rng: jax.Array) -> State:
+        return jax.vmap(self.env.reset)(jax.random.split(rng, self.num_envs))
+
+    def step(self, state: State, action: jax.Array) -> State:
+        nxt = jax.vmap(self._inner.step)(state, action)
+        ep_return = state.info["episode_return"] + nxt.reward
+        ep_length = state.info["episode_length"] + 1.0
+        info = {**nxt.info, "episode_return": ep_return, "episode_length": ep_length}
+        metrics = {**nxt.metrics, "episode_return": ep_return, "episode_length": ep_length}
+        nxt = nxt.replace(info=info, metrics=metrics)
+        done = nxt.done > 0
+
+        def with_resets(s: State) -> State:
+            keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(s.info["rng"])
+            fresh = jax.vmap(self.env.reset)(keys)
+            sel = lambda a, b: jax.tree.map(
+                lambda x, y: jp.where(done.reshape(-1, *([1] * (x.ndim - 1))), x, y), a, b
+            )
+            info = sel(fresh.info, s.info)
+            info["truncation"] = s.info["truncation"]
+            return s.replace(data=sel(fresh.data, s.data), obs=sel(fresh.obs, s.obs), info=info)
+
+        return jax.lax.cond(jp.any(done), with_resets, lambda s: s, nxt)
+
+
 def wrap_for_training(
     env: Env,
     num_envs: int,
     history: tuple[tuple[str, ...], int] | None = None,
-) -> Batched:
-    """The usual stack: auto-reset (+ optional history) then batch over ``num_envs``."""
-    wrapped: Env = AutoReset(env)
-    if history is not None:
-        wrapped = ObservationHistory(wrapped, *history)
-    return Batched(wrapped, num_envs)
+) -> Env:
+    """The usual stack: a batch of ``num_envs`` with auto-reset (+ optional history)."""
+    if history is None:
+        return BatchedAutoReset(env, num_envs)
+    return Batched(ObservationHistory(AutoReset(env), *history), num_envs)

@@ -127,12 +127,20 @@ def bench_task(name: str, cfg: BenchEnvsConfig) -> dict[str, Any]:
         first, best = _timed(_env_fn(env, cfg.steps), state, rng, repeats=cfg.repeats)
         row.update(env_compile_s=first - best, env_sps=b * cfg.steps / best)
         if isinstance(task, MjxTask):
-            first, best = _timed(_physics_fn(task, cfg.steps), state.data, jax.random.split(rng, b), repeats=cfg.repeats)
+            first, best = _timed(
+                _physics_fn(task, cfg.steps),
+                state.data,
+                jax.random.split(rng, b),
+                repeats=cfg.repeats,
+            )
             row.update(physics_compile_s=first - best, physics_sps=b * cfg.steps / best)
             row["env_over_physics"] = row["env_sps"] / row["physics_sps"]
             row["physics_over_mujoco_c"] = row["physics_sps"] / out["mujoco_c_env_sps"]
         out["batches"][str(b)] = row
-        print(json.dumps({"task": name, "batch": b, **{k: round(v, 3) for k, v in row.items()}}), flush=True)
+        print(
+            json.dumps({"task": name, "batch": b, **{k: round(v, 3) for k, v in row.items()}}),
+            flush=True,
+        )
     return out
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import tyro
 
 from pipelines import runtime
+from pipelines.teacher_stage import TeacherStageConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +54,9 @@ def describe_envs(task: str | None = None) -> list[dict]:
                 "action_size": env.action_size,
                 "control_hz": round(1.0 / env.dt, 3),
                 "episode_length": env.episode_length,
-                "observations": {k: [list(v.shape), v.dtype] for k, v in env.observation_spec.items()},
+                "observations": {
+                    k: [list(v.shape), v.dtype] for k, v in env.observation_spec.items()
+                },
             }
         )
     return rows
@@ -92,23 +96,141 @@ def run_bench(cmd: BenchCommand) -> None:
     print(f"wrote {cmd.out}")
 
 
-Commands = (
-    Annotated[EnvsCommand, tyro.conf.subcommand("envs")]
-    | Annotated[BenchCommand, tyro.conf.subcommand("bench")]
-)
+@dataclasses.dataclass(frozen=True)
+class TeacherCommand(TeacherStageConfig):
+    """Train (or resume) a PPO teacher on privileged observations in a run directory."""
+
+    run_dir: str = ""
+    """Run directory (required); rerunning the same command resumes from its last checkpoint."""
+    preset: str | None = None
+    """Tuned starting point (see pipelines/presets.py); explicit flags override it."""
+    force: bool = False
+    """Reuse a run directory created with a different config."""
+
+    def stage(self) -> TeacherStageConfig:
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(TeacherStageConfig)}
+        return TeacherStageConfig(**fields)
+
+
+def describe_envs(task: str | None = None) -> list[dict]:
+    """Task name, observation spec, action size, control rate and episode length."""
+    import envs
+
+    names = envs.names() if task is None else [task]
+    rows = []
+    for name in names:
+        env = envs.make(name)
+        rows.append(
+            {
+                "task": name,
+                "action_size": env.action_size,
+                "control_hz": round(1.0 / env.dt, 3),
+                "episode_length": env.episode_length,
+                "observations": {
+                    k: [list(v.shape), v.dtype] for k, v in env.observation_spec.items()
+                },
+            }
+        )
+    return rows
+
+
+def _print_envs(rows: list[dict]) -> None:
+    for r in rows:
+        print(
+            f"{r['task']}: action_size={r['action_size']} control={r['control_hz']} Hz "
+            f"episode_length={r['episode_length']} steps"
+        )
+        for key, (shape, dtype) in r["observations"].items():
+            print(f"    {key:<18} {str(tuple(shape)):<12} {dtype}")
+
+
+def run_envs(cmd: EnvsCommand) -> None:
+    rows = describe_envs(cmd.task)
+    if cmd.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_envs(rows)
+
+
+def run_bench(cmd: BenchCommand) -> None:
+    from pipelines import bench
+
+    cfg = bench.BenchEnvsConfig(
+        tasks=cmd.tasks,
+        batch_sizes=cmd.batch_sizes,
+        steps=cmd.steps,
+        repeats=cmd.repeats,
+        point_cloud=cmd.point_cloud,
+        impl=cmd.impl,
+        out=cmd.out,
+    )
+    bench.run(cfg)
+    print(f"wrote {cmd.out}")
+
+
+def run_teacher(cmd: TeacherCommand) -> None:
+    from pipelines import teacher_stage
+
+    if not cmd.run_dir:
+        raise ValueError("--run-dir: required (a directory for config, checkpoints and metrics)")
+    summary = teacher_stage.run(cmd.run_dir, cmd.stage(), force=cmd.force)
+    print(json.dumps(summary, indent=2))
+
+
+COMMANDS: dict[str, tuple[type, Callable[[Any], None]]] = {
+    "envs": (EnvsCommand, run_envs),
+    "bench": (BenchCommand, run_bench),
+    "teacher": (TeacherCommand, run_teacher),
+}
+
+
+def _peek(argv: list[str], flag: str) -> str | None:
+    for i, a in enumerate(argv):
+        if a == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def _default(name: str, argv: list[str]) -> Any:
+    """Defaults of a command, taken from ``--preset`` (or the task's default preset)."""
+    if name != "teacher":
+        return None
+    from pipelines import presets
+
+    preset_name = _peek(argv, "--preset") or presets.default_for(_peek(argv, "--env") or "dclaw_valve")
+    preset = presets.get(preset_name)
+    overrides = tuple(f"{k}={v!r}" for k, v in preset.env_overrides)
+    return TeacherCommand(env=preset.env, ppo=preset.ppo, env_overrides=overrides, preset=preset_name)
+
+
+def _usage() -> str:
+    lines = ["usage: dexdistill {" + ",".join(COMMANDS) + "} [--help] ...", ""]
+    for name, (cls, _) in COMMANDS.items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        lines.append(f"  {name:<9} {doc}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dexdistill`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"dexdistill: error: unknown command {name!r}; commands: {list(COMMANDS)}", file=sys.stderr)
+        return 2
     runtime.setup()
-    cmd = tyro.cli(Commands, args=argv, description="dexdistill: teacher-student distillation on MJX")
+    cls, fn = COMMANDS[name]
     try:
-        if isinstance(cmd, EnvsCommand):
-            run_envs(cmd)
-        elif isinstance(cmd, BenchCommand):
-            run_bench(cmd)
-    except ValueError as err:
-        print(f"dexdistill: error: {err}", file=sys.stderr)
+        default = _default(name, rest)
+        cmd = tyro.cli(cls, args=rest, default=default, prog=f"dexdistill {name}")
+        fn(cmd)
+    except (ValueError, FileNotFoundError, FloatingPointError) as err:
+        print(f"dexdistill {name}: error: {err}", file=sys.stderr)
         return 2
     return 0
 

@@ -17,7 +17,11 @@ def setup(cache_dir: str | None = None) -> None:
     os.environ.setdefault("GLOG_minloglevel", "3")
     import jax
 
-    path = cache_dir or os.environ.get("DEXDISTILL_CACHE") or str(Path.home() / ".cache/dexdistill/jax")
+    path = (
+        cache_dir
+        or os.environ.get("DEXDISTILL_CACHE")
+        or str(Path.home() / ".cache/dexdistill/jax")
+    )
     Path(path).mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)

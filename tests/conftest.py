@@ -11,7 +11,9 @@ import jax  # noqa: E402
 import jax.numpy as jp  # noqa: E402
 import pytest  # noqa: E402
 
-_CACHE = os.environ.get("DEXDISTILL_TEST_CACHE", str(Path(__file__).resolve().parent.parent / ".jax_cache"))
+_CACHE = os.environ.get(
+    "DEXDISTILL_TEST_CACHE", str(Path(__file__).resolve().parent.parent / ".jax_cache")
+)
 jax.config.update("jax_compilation_cache_dir", _CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
@@ -41,8 +43,15 @@ class Rollout:
         def body(state, key):
             a = jax.random.uniform(key, (BATCH, self.env.action_size), minval=-1, maxval=1)
             nxt = jax.vmap(self.env.step)(state, a)
-            finite = jp.all(jp.stack([jp.all(jp.isfinite(v)) for v in jax.tree.leaves(nxt.obs)
-                                      if v.dtype != jp.bool_]))
+            finite = jp.all(
+                jp.stack(
+                    [
+                        jp.all(jp.isfinite(v))
+                        for v in jax.tree.leaves(nxt.obs)
+                        if v.dtype != jp.bool_
+                    ]
+                )
+            )
             summary = {
                 "finite": finite & jp.all(jp.isfinite(nxt.reward)),
                 "reward": nxt.reward,

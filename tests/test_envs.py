@@ -29,7 +29,9 @@ def test_unknown_override_names_field():
 
 def test_bad_value_names_field():
     with pytest.raises(ValueError, match=r"point_cloud.source='lidar'"):
-        envs.with_overrides(envs.default_config("dclaw_valve"), {"point_cloud.source": "lidar"}).validate()
+        envs.with_overrides(
+            envs.default_config("dclaw_valve"), {"point_cloud.source": "lidar"}
+        ).validate()
     with pytest.raises(ValueError, match=r"randomization.physics.friction"):
         envs.with_overrides(
             envs.default_config("dclaw_valve"), {"randomization.physics.friction": (1.5, 0.5)}
@@ -85,7 +87,9 @@ def test_params_differ_in_range_and_in_privileged(name):
         assert np.all(v >= rng_range[0]) and np.all(v <= rng_range[1]), key
         assert np.unique(v.reshape(BATCH, -1)[:, 0]).size == BATCH, f"{key} equal across batch"
     g = np.linalg.norm(params["gravity"], axis=-1)
-    assert np.all(g >= 9.81 * ph.gravity_scale[0] - 1e-4) and np.all(g <= 9.81 * ph.gravity_scale[1] + 1e-4)
+    assert np.all(g >= 9.81 * ph.gravity_scale[0] - 1e-4) and np.all(
+        g <= 9.81 * ph.gravity_scale[1] + 1e-4
+    )
     layout = r.env.privileged_layout
     phys = jax.vmap(randomize.physics_vector)(params)
     np.testing.assert_allclose(first.obs["privileged"][:, layout["physics"]], phys, rtol=1e-6)
@@ -109,16 +113,23 @@ def test_each_family_switch_only_touches_its_params():
     rng = jax.random.PRNGKey(0)
     nominal = randomize.nominal_params(dims)
     families = {
-        "physics": {"object_scale", "object_mass", "link_mass", "friction", "joint_damping",
-                    "actuator_gain", "joint_limit_lo", "joint_limit_hi", "gravity"},
+        "physics": {
+            "object_scale",
+            "object_mass",
+            "link_mass",
+            "friction",
+            "joint_damping",
+            "actuator_gain",
+            "joint_limit_lo",
+            "joint_limit_hi",
+            "gravity",
+        },
         "unmodeled": {"action_delay", "backlash"},
         "observation": {"proprio_bias", "keypoint_bias", "point_cloud_bias"},
         "camera": {"camera_offset", "camera_rotation"},
     }
     for fam, keys in families.items():
-        only = dataclasses.replace(
-            randomize.disabled(), **{fam: getattr(base.randomization, fam)}
-        )
+        only = dataclasses.replace(randomize.disabled(), **{fam: getattr(base.randomization, fam)})
         p = randomize.sample_params(rng, only, dims)
         for key in nominal:
             same = np.array_equal(np.asarray(p[key]), np.asarray(nominal[key]))

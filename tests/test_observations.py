@@ -82,7 +82,11 @@ def test_keypoints_are_cube_corners(clean_trifinger):
 def test_raycast_points_are_occluded_by_a_finger():
     cfg = envs.with_overrides(
         envs.default_config("trifinger_cube"),
-        {"point_cloud.source": "raycast", "point_cloud.resolution": (48, 48), "point_cloud.fovy": 30.0},
+        {
+            "point_cloud.source": "raycast",
+            "point_cloud.resolution": (48, 48),
+            "point_cloud.fovy": 30.0,
+        },
     )
     env = envs.make("trifinger_cube", cfg)
     m = env.mj_model
@@ -102,10 +106,17 @@ def test_raycast_points_are_occluded_by_a_finger():
         qpos = m.qpos0.copy()
         qpos[env._qadr] = finger_qpos
         qpos[env._obj_qadr : env._obj_qadr + 7] = np.concatenate([cube, [1, 0, 0, 0]])
-        data = mjx.forward(env.mjx_model, mjx.make_data(env.mjx_model).replace(qpos=jp.asarray(qpos)))
+        data = mjx.forward(
+            env.mjx_model, mjx.make_data(env.mjx_model).replace(qpos=jp.asarray(qpos))
+        )
         pts, hit = obs_lib.raycast_object(
-            env.mjx_model, data, jp.asarray(cam.pos), cam_mat, jp.asarray(cam.rays),
-            env._obj_geom_mask, 2.0,
+            env.mjx_model,
+            data,
+            jp.asarray(cam.pos),
+            cam_mat,
+            jp.asarray(cam.rays),
+            env._obj_geom_mask,
+            2.0,
         )
         return np.asarray(pts), np.asarray(hit)
 
@@ -141,5 +152,7 @@ def test_raycast_env_observation_is_masked_and_compacted():
 
 def test_student_cannot_read_privileged():
     envs.check_keys(["proprio", "keypoints"], envs.STUDENT_KEYS, "student")
-    with pytest.raises(ValueError, match=r"student may not read observation key\(s\) \['privileged'\]"):
+    with pytest.raises(
+        ValueError, match=r"student may not read observation key\(s\) \['privileged'\]"
+    ):
         envs.check_keys(["proprio", "privileged"], envs.STUDENT_KEYS, "student")

@@ -1,0 +1,267 @@
+"""The teacher stage: PPO training in a run directory, resumable, plus loading.
+
+Run directory layout written here::
+
+    DIR/config.json                 resolved config of every stage run so far, version, git commit
+    DIR/teacher/checkpoints/<n>/    orbax: the whole TrainState + JSON metadata, n = iteration
+    DIR/teacher/metrics.jsonl       one line per iteration (returns, success, sps, losses, timing)
+    DIR/teacher/tb/                 TensorBoard event files
+    DIR/teacher/eval.json           final evaluation on fresh randomized episodes
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+import envs
+from envs import wrappers
+from pipelines import config_io
+from pipelines.checkpoints import Checkpointer
+from pipelines.logs import MetricsLog, Progress
+from teacher import evaluate as eval_lib
+from teacher import normalize as norm_lib
+from teacher import ppo
+from teacher.networks import TeacherNetworks, make_networks, make_policy
+
+VERSION = "0.1.0"
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherStageConfig:
+    """Options of ``dexdistill teacher``."""
+
+    env: str = "dclaw_valve"
+    """Task name (``dexdistill envs`` lists them)."""
+    env_overrides: tuple[str, ...] = ()
+    """Env config overrides as ``KEY=VALUE`` (dotted keys), e.g. ``randomization.physics.enabled=False``."""
+    ppo: ppo.PPOConfig = ppo.PPOConfig()
+    eval_every: int = 50
+    """Iterations between evaluations (0: only at the end)."""
+    eval_episodes: int = 64
+    final_eval_episodes: int = 256
+    checkpoint_every: int = 50
+    """Iterations between checkpoints (a checkpoint is also written at the end)."""
+    max_minutes: float = 0.0
+    """Stop (and checkpoint) after this much wall-clock; 0: no limit. Rerun to continue."""
+    timing_breakdown: bool = True
+    """Time one rollout alone once, to split iteration time into collection and update."""
+
+    def validate(self) -> None:
+        if self.env not in envs.names():
+            raise ValueError(f"env={self.env!r}: unknown task; registered tasks: {envs.names()}")
+        for name in ("eval_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)}: must be >= 0")
+        for name in ("eval_episodes", "final_eval_episodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
+        config_io.check_types(self)
+        self.ppo.validate()
+        self.env_config().validate()
+
+    def env_config(self) -> Any:
+        return envs.with_overrides(envs.default_config(self.env), config_io.parse_overrides(self.env_overrides))
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_config(run_dir: Path, section: str, cfg: Any, resolved_env: Any, force: bool) -> None:
+    """Records ``cfg`` under ``section`` of ``config.json``; refuses a different one unless ``force``."""
+    path = run_dir / "config.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    new = {"config": config_io.to_dict(cfg), "env_config": config_io.to_dict(resolved_env)}
+    old = data.get(section)
+    if old is not None and old != json.loads(json.dumps(new)) and not force:
+        raise ValueError(
+            f"{path} was created with a different {section} config; use a new --run-dir or pass --force"
+        )
+    data[section] = new
+    data["package_version"] = VERSION
+    data["git_commit"] = git_commit()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def _policy_factory(nets: TeacherNetworks, deterministic: bool = True) -> Any:
+    return lambda p: make_policy(nets, p[0], lambda o: norm_lib.normalize(p[1], o), deterministic)
+
+
+def _collection_seconds(env: Any, nets: TeacherNetworks, ts: ppo.TrainState, cfg: ppo.PPOConfig) -> float:
+    """Seconds one rollout of ``unroll_length`` steps takes alone (after compiling)."""
+    fn = jax.jit(lambda t, k: ppo._rollout(env, nets, t, k, cfg.unroll_length)[0].reward)
+    key = jax.random.PRNGKey(0)
+    jax.block_until_ready(fn(ts, key))
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(ts, key))
+    return time.perf_counter() - t0
+
+
+def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> dict[str, Any]:
+    """Trains (or resumes) the teacher in ``run_dir``; returns the final evaluation."""
+    cfg.validate()
+    run_dir = Path(run_dir)
+    env_cfg = cfg.env_config()
+    write_config(run_dir, "teacher", cfg, env_cfg, force)
+    stage_dir = run_dir / "teacher"
+    base = envs.make(cfg.env, env_cfg)
+    train_env = wrappers.wrap_for_training(base, cfg.ppo.num_envs)
+    nets, iteration_fn = ppo.build(train_env, cfg.ppo)
+    mesh = ppo.make_mesh()
+    ts = ppo.shard_state(ppo.init_state(train_env, nets, cfg.ppo), mesh, cfg.ppo.num_envs)
+    ckpt = Checkpointer(stage_dir / "checkpoints")
+    log = MetricsLog(stage_dir / "metrics.jsonl")
+    start = 0
+    if ckpt.latest_step() is not None:
+        ts, meta = ckpt.restore(ts)
+        start = int(meta["iteration"])
+        log.truncate_after(start)
+        if meta.get("finished") and (stage_dir / "eval.json").exists():
+            print(f"teacher: already finished at iteration {start}; nothing to do")
+            return json.loads((stage_dir / "eval.json").read_text())
+        print(f"teacher: resuming from iteration {start} ({int(ts.env_steps)} env steps)")
+    total = cfg.ppo.num_iterations
+    evaluator = eval_lib.make_evaluator(base, _policy_factory(nets), cfg.eval_episodes)
+    collect_s = _collection_seconds(train_env, nets, ts, cfg.ppo) if cfg.timing_breakdown else float("nan")
+    progress = Progress(total, start, "teacher")
+    t_start = time.perf_counter()
+    compile_s = float("nan")
+    finished = start >= total
+    last_eval: dict[str, float] = {}
+    i = start
+    while i < total:
+        t0 = time.perf_counter()
+        ts, metrics = iteration_fn(ts)
+        metrics = jax.device_get(metrics)
+        dt = time.perf_counter() - t0
+        if i == start:
+            compile_s = dt  # first call: compile + one iteration
+        i += 1
+        if not np.isfinite(metrics["policy_loss"]) or not np.isfinite(metrics["value_loss"]):
+            raise FloatingPointError(
+                f"teacher stage: non-finite loss at iteration {i}; last good checkpoint kept "
+                f"(step {ckpt.latest_step()}); try a lower --ppo.learning-rate"
+            )
+        record: dict[str, Any] = {
+            "iteration": i,
+            "env_steps": int(ts.env_steps),
+            "iteration_s": dt,
+            "env_steps_per_s": cfg.ppo.steps_per_iteration / dt,
+            "collect_s": collect_s,
+            "update_s": dt - collect_s,
+            **{k: float(v) for k, v in metrics.items()},
+        }
+        if i == start + 1:
+            record["compile_s"] = compile_s
+        if cfg.eval_every and (i % cfg.eval_every == 0 or i == total):
+            res = evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(10_000 + i))
+            last_eval = eval_lib.summarize(jax.device_get(res))
+            record.update({f"eval/{k}": v for k, v in last_eval.items()})
+        log.write(record)
+        progress.update(
+            1,
+            steps=int(ts.env_steps),
+            sps=record["env_steps_per_s"],
+            success=last_eval.get("success_rate", float("nan")),
+        )
+        out_of_time = cfg.max_minutes > 0 and time.perf_counter() - t_start > 60 * cfg.max_minutes
+        if i == total or out_of_time or (cfg.checkpoint_every and i % cfg.checkpoint_every == 0):
+            finished = i == total
+            ckpt.save(i, ts, {"iteration": i, "env_steps": int(ts.env_steps), "finished": finished})
+        if out_of_time:
+            break
+    progress.close()
+    if not finished:
+        print(f"teacher: stopped at iteration {i}/{total} (max_minutes); rerun the command to continue")
+        return {"finished": False, "iteration": i}
+    return final_evaluation(run_dir, base, nets, ts, cfg)
+
+
+def final_evaluation(run_dir: Path, base: Any, nets: TeacherNetworks, ts: ppo.TrainState, cfg: TeacherStageConfig) -> dict[str, Any]:
+    """Evaluates on ``final_eval_episodes`` fresh randomized episodes; writes ``eval.json``."""
+    evaluator = eval_lib.make_evaluator(base, _policy_factory(nets), cfg.final_eval_episodes)
+    res = jax.device_get(evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(123_456)))
+    summary: dict[str, Any] = {"finished": True, "episodes": cfg.final_eval_episodes, **eval_lib.summarize(res)}
+    if "consecutive_successes" in res:
+        summary["consecutive_successes"] = eval_lib.dactyl_table(res["consecutive_successes"])
+    summary["env_steps"] = int(ts.env_steps)
+    path = Path(run_dir) / "teacher" / "eval.json"
+    path.write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+@dataclasses.dataclass
+class LoadedTeacher:
+    """A teacher rebuilt from a run directory."""
+
+    env_name: str
+    env_config: Any
+    stage_config: TeacherStageConfig
+    nets: TeacherNetworks
+    params: Any
+    normalizer: norm_lib.RunningStats
+
+    def policy(self, deterministic: bool = False) -> Any:
+        """Pure ``policy(obs [B, ...], carry, key) -> (action, carry, extras)``; extras has mean/std."""
+        return make_policy(
+            self.nets, self.params, lambda o: norm_lib.normalize(self.normalizer, o), deterministic
+        )
+
+    def initial_carry(self, batch: int) -> None:
+        return None
+
+
+def load(run_dir: str | Path) -> LoadedTeacher:
+    """Rebuilds the teacher policy from ``run_dir`` alone (config.json + latest checkpoint)."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not path.exists() or "teacher" not in json.loads(path.read_text()):
+        raise FileNotFoundError(f"no teacher in {run_dir}: run `dexdistill teacher --run-dir {run_dir}` first")
+    section = json.loads(path.read_text())["teacher"]
+    cfg = config_io.from_dict(TeacherStageConfig, section["config"])
+    env_cfg = config_io.from_dict(type(envs.default_config(cfg.env)), section["env_config"])
+    base = envs.make(cfg.env, env_cfg)
+    nets = make_networks(cfg.ppo.network, base.observation_spec, base.action_size)
+    ckpt = Checkpointer(run_dir / "teacher" / "checkpoints")
+    if ckpt.latest_step() is None:
+        raise FileNotFoundError(f"no teacher checkpoint in {run_dir / 'teacher' / 'checkpoints'}")
+    params = nets.init(jax.random.PRNGKey(0), base.observation_spec)
+    keys = tuple(cfg.ppo.network.actor_keys) + tuple(cfg.ppo.network.critic_keys)
+    template = {"params": params, "normalizer": norm_lib.init_stats(base.observation_spec, keys)}
+    state = _restore_partial(ckpt, template)
+    return LoadedTeacher(cfg.env, env_cfg, cfg, nets, state["params"], state["normalizer"])
+
+
+def _restore_partial(ckpt: Checkpointer, template: dict[str, Any]) -> dict[str, Any]:
+    """Restores only ``params`` and ``normalizer`` from a full TrainState checkpoint."""
+    import orbax.checkpoint as ocp
+
+    step = ckpt.latest_step()
+    restored = ckpt._mngr.restore(
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(None))
+    )["state"]
+    return {
+        "params": jax.tree.map(lambda t, x: np.asarray(x, t.dtype), template["params"], restored["params"]),
+        "normalizer": norm_lib.RunningStats(
+            count=np.asarray(restored["normalizer"]["count"]),
+            mean={k: np.asarray(v) for k, v in restored["normalizer"]["mean"].items()},
+            m2={k: np.asarray(v) for k, v in restored["normalizer"]["m2"].items()},
+        ),
+    }

@@ -1,0 +1,85 @@
+"""Policy evaluation on fresh randomized episodes (teacher or student).
+
+``make_evaluator`` returns a jitted ``evaluate(policy_params, rng) -> per-episode
+results``: ``num_episodes`` environments run one episode each (no auto-reset)
+in one ``lax.scan``; each episode's return, length and its metrics *at the step
+it ended* (e.g. ``success`` at the end, ``consecutive_successes``) are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jp
+import numpy as np
+
+from envs.base import Env, State
+
+PolicyFactory = Callable[[Any], Callable]
+"""``params -> policy(obs [B, ...], carry, key) -> (action, carry, extras)``."""
+
+
+def make_evaluator(
+    env: Env,
+    make_policy: PolicyFactory,
+    num_episodes: int,
+    init_carry: Callable[[int], Any] = lambda b: None,
+) -> Callable[[Any, jax.Array], dict[str, jax.Array]]:
+    """Returns jitted ``evaluate(params, rng) -> {name: [num_episodes]}`` for an unbatched ``env``."""
+    reset = jax.vmap(env.reset)
+    step = jax.vmap(env.step)
+    horizon = env.episode_length
+
+    def evaluate(params: Any, rng: jax.Array) -> dict[str, jax.Array]:
+        policy = make_policy(params)
+        k_reset, k_act = jax.random.split(rng)
+        state = reset(jax.random.split(k_reset, num_episodes))
+        alive = jp.ones((num_episodes,))
+        ret = jp.zeros((num_episodes,))
+        length = jp.zeros((num_episodes,))
+        final = jax.tree.map(jp.zeros_like, state.metrics)
+
+        def body(carry: tuple, key: jax.Array) -> tuple[tuple, None]:
+            state, pcarry, alive, ret, length, final = carry
+            action, pcarry, _ = policy(state.obs, pcarry, key)
+            nxt: State = step(state, action)
+            ret = ret + alive * nxt.reward
+            length = length + alive
+            ending = alive * nxt.done
+            final = jax.tree.map(lambda f, m: jp.where(ending > 0, m, f), final, nxt.metrics)
+            alive = alive * (1.0 - nxt.done)
+            return (nxt, pcarry, alive, ret, length, final), None
+
+        carry0 = (state, init_carry(num_episodes), alive, ret, length, final)
+        (state, _, alive, ret, length, final), _ = jax.lax.scan(
+            body, carry0, jax.random.split(k_act, horizon)
+        )
+        final = jax.tree.map(lambda f, m: jp.where(alive > 0, m, f), final, state.metrics)
+        return {"return": ret, "length": length, **final}
+
+    return jax.jit(evaluate)
+
+
+def summarize(results: dict[str, Any]) -> dict[str, float]:
+    """Means of the per-episode results plus a 95% interval of the success rate."""
+    out = {f"{k}_mean": float(np.mean(v)) for k, v in results.items()}
+    if "success" in results:
+        s = np.asarray(results["success"], np.float64)
+        p, n = s.mean(), len(s)
+        half = 1.96 * np.sqrt(max(p * (1 - p), 1e-12) / n)
+        out["success_rate"] = float(p)
+        out["success_ci95"] = float(half)
+    return out
+
+
+def dactyl_table(consecutive: Any) -> dict[str, Any]:
+    """Consecutive successes as Dactyl's Table 3: mean, std, median, sorted trials."""
+    c = np.sort(np.asarray(consecutive, np.float64))
+    return {
+        "mean": float(c.mean()),
+        "std": float(c.std()),
+        "median": float(np.median(c)),
+        "trials": [int(x) for x in c],
+    }

@@ -1,0 +1,253 @@
+"""Teacher actor and critic, each reading only the observation keys it is given.
+
+``make_networks`` returns the flax modules and the pure functions around them;
+``make_policy(params)`` returns ``policy(obs, carry, key) -> (action, carry, extras)``
+where ``extras`` holds the distribution's ``mean`` and ``std`` in action space
+(DAgger's labels) and the sample's ``log_prob``.
+
+Action distributions:
+
+* ``tanh_normal`` (default): a Gaussian squashed by ``tanh`` into ``[-1, 1]``;
+  ``mean``/``std`` are those of the pre-squash Gaussian pushed through ``tanh``
+  (``tanh(mu)``) and its std.
+* ``discrete``: per-joint categorical over ``num_bins`` evenly spaced values in
+  ``[-1, 1]`` (Dactyl found it better than a Gaussian).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jp
+
+from envs.base import ArraySpec, check_keys
+
+DISTRIBUTIONS = ("tanh_normal", "discrete")
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """Sizes and inputs of the teacher's networks."""
+
+    actor_keys: tuple[str, ...] = ("privileged",)
+    """Observation keys the actor reads (concatenated after flattening)."""
+    critic_keys: tuple[str, ...] = ("privileged",)
+    """Observation keys the critic reads; may include more than the actor's."""
+    actor_hidden: tuple[int, ...] = (64, 64)
+    critic_hidden: tuple[int, ...] = (128, 128)
+    distribution: str = "tanh_normal"
+    num_bins: int = 11
+    """Bins per action dimension when ``distribution='discrete'``."""
+    init_std: float = 0.6
+    min_std: float = 0.05
+
+    def validate(self, obs_keys: Sequence[str]) -> None:
+        allowed = frozenset(obs_keys)
+        check_keys(self.actor_keys, allowed, "network.actor_keys")
+        check_keys(self.critic_keys, allowed, "network.critic_keys")
+        if not self.actor_keys or not self.critic_keys:
+            raise ValueError("network.actor_keys/critic_keys: must name at least one key")
+        if self.distribution not in DISTRIBUTIONS:
+            raise ValueError(
+                f"network.distribution={self.distribution!r}: allowed values are {list(DISTRIBUTIONS)}"
+            )
+        if self.num_bins < 2:
+            raise ValueError(f"network.num_bins={self.num_bins}: must be >= 2")
+        if min(self.actor_hidden + self.critic_hidden, default=1) < 1:
+            raise ValueError("network.actor_hidden/critic_hidden: sizes must be >= 1")
+
+
+def select(obs: Mapping[str, jax.Array], keys: Sequence[str], batch_dims: int) -> jax.Array:
+    """Flattens and concatenates ``obs[k]`` for ``keys``: ``[*batch, D]``.
+
+    Only the named keys are touched, so a network physically cannot see others.
+    """
+    parts = []
+    for k in keys:
+        x = obs[k].astype(jp.float32)
+        parts.append(x.reshape(*x.shape[:batch_dims], -1))
+    return jp.concatenate(parts, axis=-1)
+
+
+class MLP(nn.Module):
+    """``[..., D] -> [..., out]`` with tanh-free swish hidden layers."""
+
+    hidden: tuple[int, ...]
+    out: int
+    out_scale: float = 1.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for h in self.hidden:
+            x = nn.swish(nn.Dense(h, kernel_init=nn.initializers.lecun_uniform())(x))
+        return nn.Dense(self.out, kernel_init=nn.initializers.variance_scaling(self.out_scale, "fan_in", "uniform"))(x)
+
+
+# --------------------------------------------------------------------------- distributions
+
+
+def _softplus_std(raw: jax.Array, min_std: float) -> jax.Array:
+    return jax.nn.softplus(raw) + min_std
+
+
+@dataclasses.dataclass(frozen=True)
+class TanhNormal:
+    """Gaussian in pre-squash space; actions are ``tanh`` of samples."""
+
+    min_std: float
+    init_std: float
+
+    def param_size(self, action_size: int) -> int:
+        return 2 * action_size
+
+    def split(self, logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+        loc, raw = jp.split(logits, 2, axis=-1)
+        offset = jp.log(jp.expm1(self.init_std - self.min_std))
+        return loc, _softplus_std(raw + offset, self.min_std)
+
+    def sample(self, logits: jax.Array, key: jax.Array) -> jax.Array:
+        """A pre-squash sample ``u``; the action is ``tanh(u)``."""
+        loc, std = self.split(logits)
+        return loc + std * jax.random.normal(key, loc.shape)
+
+    def mode(self, logits: jax.Array) -> jax.Array:
+        return self.split(logits)[0]
+
+    def log_prob(self, logits: jax.Array, raw_action: jax.Array) -> jax.Array:
+        loc, std = self.split(logits)
+        z = (raw_action - loc) / std
+        lp = -0.5 * z**2 - jp.log(std) - 0.5 * jp.log(2 * jp.pi)
+        lp = lp - 2.0 * (jp.log(2.0) - raw_action - jax.nn.softplus(-2.0 * raw_action))
+        return jp.sum(lp, axis=-1)
+
+    def entropy(self, logits: jax.Array, key: jax.Array) -> jax.Array:
+        loc, std = self.split(logits)
+        ent = jp.sum(0.5 + 0.5 * jp.log(2 * jp.pi) + jp.log(std), axis=-1)
+        u = self.sample(logits, key)
+        # E[log |d tanh(u)/du|] estimated with one sample, as brax does
+        log_det = jp.sum(2.0 * (jp.log(2.0) - u - jax.nn.softplus(-2.0 * u)), axis=-1)
+        return ent + log_det
+
+    def postprocess(self, raw_action: jax.Array) -> jax.Array:
+        return jp.tanh(raw_action)
+
+    def mean_std(self, logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+        loc, std = self.split(logits)
+        return jp.tanh(loc), std
+
+
+@dataclasses.dataclass(frozen=True)
+class Discrete:
+    """Independent categorical per action dimension over evenly spaced bins."""
+
+    num_bins: int
+    action_size: int
+
+    def param_size(self, action_size: int) -> int:
+        return action_size * self.num_bins
+
+    def _logits(self, logits: jax.Array) -> jax.Array:
+        return logits.reshape(*logits.shape[:-1], self.action_size, self.num_bins)
+
+    @property
+    def bins(self) -> jax.Array:
+        return jp.linspace(-1.0, 1.0, self.num_bins)
+
+    def sample(self, logits: jax.Array, key: jax.Array) -> jax.Array:
+        return jax.random.categorical(key, self._logits(logits)).astype(jp.float32)
+
+    def mode(self, logits: jax.Array) -> jax.Array:
+        return jp.argmax(self._logits(logits), axis=-1).astype(jp.float32)
+
+    def log_prob(self, logits: jax.Array, raw_action: jax.Array) -> jax.Array:
+        logp = jax.nn.log_softmax(self._logits(logits))
+        idx = raw_action.astype(jp.int32)[..., None]
+        return jp.sum(jp.take_along_axis(logp, idx, axis=-1)[..., 0], axis=-1)
+
+    def entropy(self, logits: jax.Array, key: jax.Array) -> jax.Array:
+        logp = jax.nn.log_softmax(self._logits(logits))
+        return -jp.sum(jp.exp(logp) * logp, axis=(-1, -2))
+
+    def postprocess(self, raw_action: jax.Array) -> jax.Array:
+        return self.bins[raw_action.astype(jp.int32)]
+
+    def mean_std(self, logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+        p = jax.nn.softmax(self._logits(logits))
+        mean = jp.sum(p * self.bins, axis=-1)
+        var = jp.sum(p * (self.bins - mean[..., None]) ** 2, axis=-1)
+        return mean, jp.sqrt(var + 1e-8)
+
+
+# --------------------------------------------------------------------------- networks
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherNetworks:
+    """The teacher's modules and distribution (no parameters inside)."""
+
+    config: NetworkConfig
+    actor: MLP
+    critic: MLP
+    dist: TanhNormal | Discrete
+    action_size: int
+
+    def init(self, key: jax.Array, obs_spec: Mapping[str, ArraySpec]) -> dict[str, Any]:
+        """Initial ``{"actor": ..., "critic": ...}`` parameters."""
+        k_a, k_c = jax.random.split(key)
+        dummy = {k: jp.zeros((1, *s.shape), s.dtype) for k, s in obs_spec.items()}
+        return {
+            "actor": self.actor.init(k_a, select(dummy, self.config.actor_keys, 1)),
+            "critic": self.critic.init(k_c, select(dummy, self.config.critic_keys, 1)),
+        }
+
+    def logits(self, params: dict[str, Any], obs: Mapping[str, jax.Array], batch_dims: int = 1) -> jax.Array:
+        return self.actor.apply(params["actor"], select(obs, self.config.actor_keys, batch_dims))
+
+    def value(self, params: dict[str, Any], obs: Mapping[str, jax.Array], batch_dims: int = 1) -> jax.Array:
+        x = select(obs, self.config.critic_keys, batch_dims)
+        return self.critic.apply(params["critic"], x)[..., 0]
+
+
+def make_networks(config: NetworkConfig, obs_spec: Mapping[str, ArraySpec], action_size: int) -> TeacherNetworks:
+    """Validates ``config`` against ``obs_spec`` and builds the modules."""
+    config.validate(list(obs_spec))
+    if config.distribution == "tanh_normal":
+        dist: TanhNormal | Discrete = TanhNormal(config.min_std, config.init_std)
+    else:
+        dist = Discrete(config.num_bins, action_size)
+    return TeacherNetworks(
+        config=config,
+        actor=MLP(config.actor_hidden, dist.param_size(action_size), out_scale=0.01),
+        critic=MLP(config.critic_hidden, 1),
+        dist=dist,
+        action_size=action_size,
+    )
+
+
+Policy = Callable[[Mapping[str, jax.Array], Any, jax.Array], tuple[jax.Array, Any, dict[str, jax.Array]]]
+
+
+def make_policy(
+    nets: TeacherNetworks,
+    params: dict[str, Any],
+    normalize: Callable[[Mapping[str, jax.Array]], Mapping[str, jax.Array]] = lambda o: o,
+    deterministic: bool = False,
+) -> Policy:
+    """``policy(obs [B, ...], carry, key) -> (action [B, A], carry, extras)``.
+
+    ``extras``: ``mean`` and ``std`` (labels for DAgger), ``raw_action`` and
+    ``log_prob`` (for PPO). The teacher is feed-forward, so ``carry`` passes through.
+    """
+
+    def policy(obs: Mapping[str, jax.Array], carry: Any, key: jax.Array) -> tuple[jax.Array, Any, dict[str, jax.Array]]:
+        logits = nets.logits(params, normalize(obs))
+        raw = nets.dist.mode(logits) if deterministic else nets.dist.sample(logits, key)
+        mean, std = nets.dist.mean_std(logits)
+        extras = {"mean": mean, "std": std, "raw_action": raw, "log_prob": nets.dist.log_prob(logits, raw)}
+        return nets.dist.postprocess(raw), carry, extras
+
+    return policy

@@ -1,0 +1,371 @@
+"""PPO with privileged observations and an asymmetric critic, written for JAX >= 0.10.
+
+One call of the function returned by :func:`make_iteration` is one PPO iteration,
+jitted as a whole: a ``lax.scan`` rollout of ``unroll_length`` steps in
+``num_envs`` environments, then ``num_epochs`` x ``num_minibatches`` gradient
+steps, also scanned. Environments are split across all local devices by
+sharding the env-batch axis of the training state (:func:`shard_state`);
+parameters are replicated and XLA averages gradients across devices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jp
+import numpy as np
+import optax
+from flax import struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from envs.base import Env, State
+from teacher import normalize as norm_lib
+from teacher.networks import NetworkConfig, TeacherNetworks, make_networks, make_policy
+
+LR_SCHEDULES = ("constant", "linear", "kl_adaptive")
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """PPO hyper-parameters (defaults: the CPU-sized ``dclaw_valve`` teacher)."""
+
+    num_timesteps: int = 3_000_000
+    """Environment steps to train for."""
+    num_envs: int = 128
+    unroll_length: int = 10
+    """Steps per env per iteration; an iteration collects ``num_envs * unroll_length`` steps."""
+    num_minibatches: int = 4
+    num_epochs: int = 4
+    learning_rate: float = 3e-4
+    lr_schedule: str = "constant"
+    """``constant``, ``linear`` (decay to 0), or ``kl_adaptive`` (rsl_rl style)."""
+    desired_kl: float = 0.01
+    """Target KL for ``kl_adaptive``."""
+    discount: float = 0.97
+    gae_lambda: float = 0.95
+    clip_epsilon: float = 0.2
+    value_clip: float = 0.0
+    """Clip range of the value update around the old value (0: unclipped)."""
+    value_loss_coef: float = 0.5
+    entropy_cost: float = 1e-3
+    max_grad_norm: float = 1.0
+    reward_scaling: float = 1.0
+    normalize_observations: bool = True
+    normalize_advantages: bool = True
+    seed: int = 0
+    network: NetworkConfig = NetworkConfig()
+
+    def validate(self) -> None:
+        positive = ("num_timesteps", "num_envs", "unroll_length", "num_minibatches", "num_epochs")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"ppo.{name}={getattr(self, name)}: must be >= 1")
+        if (self.num_envs * self.unroll_length) % self.num_minibatches:
+            raise ValueError(
+                f"ppo.num_minibatches={self.num_minibatches}: must divide num_envs * unroll_length "
+                f"= {self.num_envs * self.unroll_length}"
+            )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"ppo.lr_schedule={self.lr_schedule!r}: allowed values are {list(LR_SCHEDULES)}")
+        for name in ("discount", "gae_lambda"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"ppo.{name}={getattr(self, name)}: must be in [0, 1]")
+        for name in ("learning_rate", "clip_epsilon", "reward_scaling"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"ppo.{name}={getattr(self, name)}: must be > 0")
+
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.num_envs * self.unroll_length
+
+    @property
+    def num_iterations(self) -> int:
+        return -(-self.num_timesteps // self.steps_per_iteration)
+
+
+@struct.dataclass
+class TrainState:
+    """Everything a PPO run needs to continue exactly: saved by one orbax call."""
+
+    params: dict[str, Any]
+    opt_state: Any
+    normalizer: norm_lib.RunningStats
+    env_state: State
+    rng: jax.Array
+    iteration: jax.Array
+    env_steps: jax.Array
+    learning_rate: jax.Array
+
+
+@struct.dataclass
+class Transition:
+    """One rollout step for a batch: leaves are ``[T, B, ...]`` after the scan."""
+
+    obs: dict[str, jax.Array]
+    raw_action: jax.Array
+    log_prob: jax.Array
+    reward: jax.Array
+    termination: jax.Array
+    truncation: jax.Array
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def compute_gae(
+    rewards: jax.Array,
+    values: jax.Array,
+    bootstrap: jax.Array,
+    terminations: jax.Array,
+    truncations: jax.Array,
+    discount: float,
+    lam: float,
+) -> tuple[jax.Array, jax.Array]:
+    """Generalized advantage estimation over ``[T, B]`` arrays.
+
+    ``values[t]`` is V(s_t), ``bootstrap`` is V(s_T) ``[B]``. A terminated step
+    does not bootstrap; a truncated step (time limit, next state is a fresh
+    episode) is excluded: its advantage is 0 and it cuts the recursion.
+    Returns (advantages ``[T, B]``, value targets ``[T, B]``).
+    """
+    next_values = jp.concatenate([values[1:], bootstrap[None]], axis=0)
+    keep = 1.0 - truncations
+    deltas = (rewards + discount * (1.0 - terminations) * next_values - values) * keep
+
+    def body(acc: jax.Array, x: tuple[jax.Array, ...]) -> tuple[jax.Array, jax.Array]:
+        delta, term, kp = x
+        acc = delta + discount * lam * (1.0 - term) * kp * acc
+        return acc, acc
+
+    _, adv = jax.lax.scan(body, jp.zeros_like(bootstrap), (deltas, terminations, keep), reverse=True)
+    return adv, adv + values
+
+
+def ppo_loss(
+    params: dict[str, Any],
+    nets: TeacherNetworks,
+    batch: dict[str, Any],
+    key: jax.Array,
+    cfg: PPOConfig,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Clipped surrogate + value loss - entropy bonus on a flat minibatch ``[N, ...]``."""
+    logits = nets.logits(params, batch["obs"])
+    values = nets.value(params, batch["obs"])
+    log_prob = nets.dist.log_prob(logits, batch["raw_action"])
+    ratio = jp.exp(log_prob - batch["log_prob"])
+    adv = batch["advantages"]
+    if cfg.normalize_advantages:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    surrogate = jp.minimum(ratio * adv, jp.clip(ratio, 1 - cfg.clip_epsilon, 1 + cfg.clip_epsilon) * adv)
+    policy_loss = -jp.mean(surrogate * batch["mask"]) / jp.maximum(jp.mean(batch["mask"]), 1e-6)
+    v_err = (batch["targets"] - values) ** 2
+    if cfg.value_clip > 0:
+        clipped = batch["values"] + jp.clip(values - batch["values"], -cfg.value_clip, cfg.value_clip)
+        v_err = jp.maximum(v_err, (batch["targets"] - clipped) ** 2)
+    value_loss = 0.5 * jp.mean(v_err * batch["mask"]) / jp.maximum(jp.mean(batch["mask"]), 1e-6)
+    entropy = jp.mean(nets.dist.entropy(logits, key))
+    total = policy_loss + cfg.value_loss_coef * value_loss - cfg.entropy_cost * entropy
+    approx_kl = jp.mean(batch["log_prob"] - log_prob)
+    clip_frac = jp.mean(jp.abs(ratio - 1.0) > cfg.clip_epsilon)
+    return total, {
+        "policy_loss": policy_loss,
+        "value_loss": value_loss,
+        "entropy": entropy,
+        "approx_kl": approx_kl,
+        "clip_fraction": clip_frac,
+    }
+
+
+# --------------------------------------------------------------------------- training
+
+
+def make_optimizer(cfg: PPOConfig) -> optax.GradientTransformation:
+    """Adam with global-norm clipping; the learning rate is a state hyper-parameter."""
+    return optax.inject_hyperparams(
+        lambda learning_rate: optax.chain(
+            optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(learning_rate)
+        )
+    )(learning_rate=cfg.learning_rate)
+
+
+def init_state(env: Env, nets: TeacherNetworks, cfg: PPOConfig) -> TrainState:
+    """A fresh training state: parameters, optimizer, normalizer and envs from ``cfg.seed``."""
+    rng = jax.random.PRNGKey(cfg.seed)
+    rng, k_params, k_env = jax.random.split(rng, 3)
+    spec = env.observation_spec
+    params = nets.init(k_params, spec)
+    keys = tuple(cfg.network.actor_keys) + tuple(cfg.network.critic_keys)
+    return TrainState(
+        params=params,
+        opt_state=make_optimizer(cfg).init(params),
+        normalizer=norm_lib.init_stats(spec, keys),
+        env_state=jax.jit(env.reset)(k_env),
+        rng=rng,
+        iteration=jp.zeros((), jp.int32),
+        env_steps=jp.zeros((), jp.int32),
+        learning_rate=jp.asarray(cfg.learning_rate, jp.float32),
+    )
+
+
+def _rollout(
+    env: Env, nets: TeacherNetworks, ts: TrainState, key: jax.Array, unroll: int
+) -> tuple[State, Transition, dict[str, jax.Array]]:
+    policy = make_policy(nets, ts.params, lambda o: norm_lib.normalize(ts.normalizer, o))
+
+    def step(state: State, k: jax.Array) -> tuple[State, Transition]:
+        action, _, extras = policy(state.obs, None, k)
+        nxt = env.step(state, action)
+        trunc = nxt.info["truncation"]
+        tr = Transition(
+            obs=state.obs,
+            raw_action=extras["raw_action"],
+            log_prob=extras["log_prob"],
+            reward=nxt.reward,
+            termination=nxt.done * (1.0 - trunc),
+            truncation=trunc,
+        )
+        return nxt, (tr, nxt.metrics)
+
+    final, (traj, metrics) = jax.lax.scan(step, ts.env_state, jax.random.split(key, unroll))
+    return final, traj, metrics
+
+
+def _episode_metrics(metrics: dict[str, jax.Array], done: jax.Array) -> dict[str, jax.Array]:
+    """Means of metrics over the episodes that ended in this rollout ([T, B] masks)."""
+    n = jp.sum(done)
+    out = {f"episode/{k}": jp.sum(v * done) / jp.maximum(n, 1.0) for k, v in metrics.items()}
+    out["episode/count"] = n
+    return out
+
+
+def make_iteration(env: Env, nets: TeacherNetworks, cfg: PPOConfig) -> Callable[[TrainState], tuple[TrainState, dict]]:
+    """Returns the jitted ``iteration(ts) -> (ts, metrics)``; ``env`` is batched."""
+    optimizer = make_optimizer(cfg)
+    total_iters = cfg.num_iterations
+
+    def iteration(ts: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
+        rng, k_roll, k_update = jax.random.split(ts.rng, 3)
+        env_state, traj, metrics = _rollout(env, nets, ts, k_roll, cfg.unroll_length)
+        normalizer = (
+            norm_lib.update(ts.normalizer, traj.obs) if cfg.normalize_observations else ts.normalizer
+        )
+        norm = lambda o: norm_lib.normalize(normalizer, o)
+        obs_n = norm(traj.obs)
+        values = nets.value(ts.params, obs_n, batch_dims=2)
+        bootstrap = nets.value(ts.params, norm(env_state.obs), batch_dims=1)
+        rewards = traj.reward * cfg.reward_scaling
+        adv, targets = compute_gae(
+            rewards, values, bootstrap, traj.termination, traj.truncation, cfg.discount, cfg.gae_lambda
+        )
+        data = {
+            "obs": obs_n,
+            "raw_action": traj.raw_action,
+            "log_prob": traj.log_prob,
+            "advantages": adv,
+            "targets": targets,
+            "values": values,
+            "mask": 1.0 - traj.truncation,
+        }
+        flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), data)
+        lr = _learning_rate(ts, cfg, total_iters)
+        params, opt_state, lr, losses = _update(ts.params, ts.opt_state, flat, k_update, lr, nets, optimizer, cfg)
+        done = jp.asarray(traj.termination + traj.truncation > 0, jp.float32)
+        out = {
+            **_episode_metrics(metrics, done),
+            **losses,
+            "learning_rate": lr,
+            "reward_mean": jp.mean(traj.reward),
+        }
+        new = TrainState(
+            params=params,
+            opt_state=opt_state,
+            normalizer=normalizer,
+            env_state=env_state,
+            rng=rng,
+            iteration=ts.iteration + 1,
+            env_steps=ts.env_steps + cfg.steps_per_iteration,
+            learning_rate=lr,
+        )
+        return new, out
+
+    return jax.jit(iteration, donate_argnums=0)
+
+
+def _learning_rate(ts: TrainState, cfg: PPOConfig, total_iters: int) -> jax.Array:
+    if cfg.lr_schedule == "linear":
+        frac = 1.0 - ts.iteration.astype(jp.float32) / total_iters
+        return cfg.learning_rate * jp.maximum(frac, 0.0)
+    return ts.learning_rate
+
+
+def _update(
+    params: dict[str, Any],
+    opt_state: Any,
+    flat: dict[str, Any],
+    key: jax.Array,
+    lr: jax.Array,
+    nets: TeacherNetworks,
+    optimizer: optax.GradientTransformation,
+    cfg: PPOConfig,
+) -> tuple[dict[str, Any], Any, jax.Array, dict[str, jax.Array]]:
+    """``num_epochs`` x ``num_minibatches`` gradient steps over ``flat [N, ...]``."""
+    n = flat["advantages"].shape[0]
+    mb = n // cfg.num_minibatches
+    grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
+
+    def sgd_step(carry: tuple, batch_key: tuple) -> tuple[tuple, dict[str, jax.Array]]:
+        params, opt_state, lr = carry
+        batch, k = batch_key
+        opt_state = opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": lr})
+        (_, aux), grads = grad_fn(params, nets, batch, k, cfg)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        if cfg.lr_schedule == "kl_adaptive":
+            kl = aux["approx_kl"]
+            lr = jp.where(kl > 2.0 * cfg.desired_kl, lr / 1.5, jp.where(kl < 0.5 * cfg.desired_kl, lr * 1.5, lr))
+            lr = jp.clip(lr, 1e-5, 1e-2)
+        return (params, opt_state, lr), aux
+
+    def epoch(carry: tuple, k: jax.Array) -> tuple[tuple, dict[str, jax.Array]]:
+        k_perm, k_loss = jax.random.split(k)
+        perm = jax.random.permutation(k_perm, n)
+        shuffled = jax.tree.map(lambda x: x[perm].reshape(cfg.num_minibatches, mb, *x.shape[1:]), flat)
+        return jax.lax.scan(sgd_step, carry, (shuffled, jax.random.split(k_loss, cfg.num_minibatches)))
+
+    (params, opt_state, lr), aux = jax.lax.scan(
+        epoch, (params, opt_state, lr), jax.random.split(key, cfg.num_epochs)
+    )
+    return params, opt_state, lr, jax.tree.map(jp.mean, aux)
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def make_mesh() -> Mesh:
+    """A 1-D mesh ``("data",)`` over all local devices."""
+    return Mesh(np.array(jax.devices()), ("data",))
+
+
+def shard_state(ts: TrainState, mesh: Mesh, num_envs: int) -> TrainState:
+    """Splits leaves whose leading axis is the env batch across devices; replicates the rest."""
+    if num_envs % mesh.size:
+        raise ValueError(f"ppo.num_envs={num_envs}: must be a multiple of the device count {mesh.size}")
+    batched = NamedSharding(mesh, PartitionSpec("data"))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    env_state = jax.tree.map(
+        lambda x: jax.device_put(x, batched if x.ndim and x.shape[0] == num_envs else replicated),
+        ts.env_state,
+    )
+    rest = ts.replace(env_state=None)
+    rest = jax.tree.map(lambda x: jax.device_put(x, replicated), rest)
+    return rest.replace(env_state=env_state)
+
+
+def build(env: Env, cfg: PPOConfig) -> tuple[TeacherNetworks, Callable]:
+    """Validates ``cfg`` and returns (networks, jitted iteration) for a batched env."""
+    cfg.validate()
+    nets = make_networks(cfg.network, env.observation_spec, env.action_size)
+    return nets, make_iteration(env, nets, cfg)
