@@ -404,6 +404,9 @@ class MjxTask:
     ) -> tuple[jax.Array, jax.Array]:
         pc = self.config.point_cloud
         params = info["params"]
+        if pc.source == "none":
+            n = pc.num_points + pc.num_goal_points
+            return jp.zeros((n, 3)), jp.zeros((n,), bool)
         scale = params["object_scale"]
         obj_pos, obj_quat = self.object_pose(data)
         if pc.source == "surface":

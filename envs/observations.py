@@ -16,7 +16,7 @@ from mujoco import mjx
 from envs import geometry
 from envs.randomize import ObservationNoise, UnmodeledEffects
 
-POINT_CLOUD_SOURCES = ("surface", "raycast")
+POINT_CLOUD_SOURCES = ("surface", "raycast", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +30,8 @@ class PointCloudConfig:
 
     source: str = "surface"
     """``surface``: points sampled on the object's geoms, moved by its pose.
-    ``raycast``: a simulated depth camera (``mjx.ray``); fingers occlude the object."""
+    ``raycast``: a simulated depth camera (``mjx.ray``); fingers occlude the object.
+    ``none``: all points zero and masked out (skips the work when no policy reads it)."""
     num_points: int = 64
     num_goal_points: int = 32
     camera: str = "depth"

@@ -193,12 +193,22 @@ class PointMass:
         )
         info["kp_last"] = kp
         pc = cfg.point_cloud
-        one = jp.ones(())
-        pts = obs_lib.sample_surface(k_pc, self._shape, one, pc.num_points) + pos3
-        pts, mask = obs_lib.noisy_points(
-            k_noise, pts, jp.ones(pc.num_points, bool), params["point_cloud_bias"], rc.observation
-        )
-        gpts = obs_lib.sample_surface(k_goal, self._shape, one, pc.num_goal_points) + goal3
+        n = pc.num_points + pc.num_goal_points
+        if pc.source == "none":
+            cloud, cloud_mask = jp.zeros((n, 3)), jp.zeros((n,), bool)
+        else:
+            one = jp.ones(())
+            pts = obs_lib.sample_surface(k_pc, self._shape, one, pc.num_points) + pos3
+            pts, mask = obs_lib.noisy_points(
+                k_noise,
+                pts,
+                jp.ones(pc.num_points, bool),
+                params["point_cloud_bias"],
+                rc.observation,
+            )
+            gpts = obs_lib.sample_surface(k_goal, self._shape, one, pc.num_goal_points) + goal3
+            cloud = jp.concatenate([pts, gpts])
+            cloud_mask = jp.concatenate([mask, jp.ones(pc.num_goal_points, bool)])
         proprio = obs_lib.noisy_proprio(k_prop, data["pos"], params["proprio_bias"], rc.observation)
         parts = self._privileged_parts(data, info)
         privileged = jp.concatenate([jp.ravel(v) for v in parts.values()])
@@ -206,8 +216,8 @@ class PointMass:
             "privileged": privileged.astype(jp.float32),
             "proprio": jp.concatenate([proprio, info["last_action"]]).astype(jp.float32),
             "keypoints": jp.concatenate([kp, goal3[None]]).astype(jp.float32),
-            "point_cloud": jp.concatenate([pts, gpts]).astype(jp.float32),
-            "point_cloud_mask": jp.concatenate([mask, jp.ones(pc.num_goal_points, bool)]),
+            "point_cloud": cloud.astype(jp.float32),
+            "point_cloud_mask": cloud_mask,
         }
         return obs, info
 

@@ -199,10 +199,14 @@ def _default(name: str, argv: list[str]) -> Any:
         return None
     from pipelines import presets
 
-    preset_name = _peek(argv, "--preset") or presets.default_for(_peek(argv, "--env") or "dclaw_valve")
+    preset_name = _peek(argv, "--preset") or presets.default_for(
+        _peek(argv, "--env") or "dclaw_valve"
+    )
     preset = presets.get(preset_name)
     overrides = tuple(f"{k}={v!r}" for k, v in preset.env_overrides)
-    return TeacherCommand(env=preset.env, ppo=preset.ppo, env_overrides=overrides, preset=preset_name)
+    return TeacherCommand(
+        env=preset.env, ppo=preset.ppo, env_overrides=overrides, preset=preset_name
+    )
 
 
 def _usage() -> str:
@@ -221,7 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"dexdistill: error: unknown command {name!r}; commands: {list(COMMANDS)}", file=sys.stderr)
+        print(
+            f"dexdistill: error: unknown command {name!r}; commands: {list(COMMANDS)}",
+            file=sys.stderr,
+        )
         return 2
     runtime.setup()
     cls, fn = COMMANDS[name]

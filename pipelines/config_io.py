@@ -20,7 +20,9 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     for key, value in data.items():
         if key not in names:
-            raise ValueError(f"unknown config field {key!r} for {cls.__name__}; allowed: {sorted(names)}")
+            raise ValueError(
+                f"unknown config field {key!r} for {cls.__name__}; allowed: {sorted(names)}"
+            )
         kwargs[key] = _coerce(hints[key], value)
     return cls(**kwargs)
 
@@ -49,7 +51,9 @@ def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
-            raise ValueError(f"override {item!r}: expected KEY=VALUE, e.g. randomization.physics.enabled=False")
+            raise ValueError(
+                f"override {item!r}: expected KEY=VALUE, e.g. randomization.physics.enabled=False"
+            )
         key, raw = item.split("=", 1)
         try:
             value = ast.literal_eval(raw)

@@ -40,7 +40,11 @@ class MetricsLog:
         """Removes records with ``step_key > step`` (written after the last checkpoint)."""
         if not self.path.exists():
             return
-        keep = [ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln)[self.step_key] <= step]
+        keep = [
+            ln
+            for ln in self.path.read_text().splitlines()
+            if ln and json.loads(ln)[self.step_key] <= step
+        ]
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text("".join(k + "\n" for k in keep))
         tmp.replace(self.path)
@@ -65,10 +69,16 @@ class MetricsLog:
 class Progress:
     """A tqdm bar on a terminal; periodic plain lines otherwise (CI logs, notebooks)."""
 
-    def __init__(self, total: int, initial: int, desc: str, unit: str = "it", every_s: float = 15.0):
+    def __init__(
+        self, total: int, initial: int, desc: str, unit: str = "it", every_s: float = 15.0
+    ):
         self.tty = sys.stderr.isatty()
         self.total, self.n, self.desc = total, initial, desc
-        self._bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True) if self.tty else None
+        self._bar = (
+            tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True)
+            if self.tty
+            else None
+        )
         self._every, self._last = every_s, 0.0
         self._t0 = time.perf_counter()
         self._n0 = initial
@@ -86,7 +96,11 @@ class Progress:
             rate = (self.n - self._n0) / max(now - self._t0, 1e-9)
             eta = (self.total - self.n) / rate if rate > 0 else float("nan")
             items = " ".join(f"{k}={v}" for k, v in text.items())
-            print(f"[{self.desc}] {self.n}/{self.total} {items} eta={eta:.0f}s", file=sys.stderr, flush=True)
+            print(
+                f"[{self.desc}] {self.n}/{self.total} {items} eta={eta:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self._bar is not None:

@@ -51,6 +51,9 @@ class TeacherStageConfig:
     """Iterations between checkpoints (a checkpoint is also written at the end)."""
     max_minutes: float = 0.0
     """Stop (and checkpoint) after this much wall-clock; 0: no limit. Rerun to continue."""
+    skip_unread_point_cloud: bool = True
+    """Set ``point_cloud.source=none`` when neither actor nor critic reads the point cloud
+    (the teacher's default): saves the sampling / ray casting work during training."""
     timing_breakdown: bool = True
     """Time one rollout alone once, to split iteration time into collection and update."""
 
@@ -68,13 +71,22 @@ class TeacherStageConfig:
         self.env_config().validate()
 
     def env_config(self) -> Any:
-        return envs.with_overrides(envs.default_config(self.env), config_io.parse_overrides(self.env_overrides))
+        """The task config: defaults, then ``env_overrides``, then skipped observations."""
+        overrides = config_io.parse_overrides(self.env_overrides)
+        reads = set(self.ppo.network.actor_keys) | set(self.ppo.network.critic_keys)
+        if self.skip_unread_point_cloud and not reads & {"point_cloud", "point_cloud_mask"}:
+            overrides["point_cloud.source"] = "none"
+        return envs.with_overrides(envs.default_config(self.env), overrides)
 
 
 def git_commit() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=5,
         )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
@@ -104,7 +116,9 @@ def _policy_factory(nets: TeacherNetworks, deterministic: bool = True) -> Any:
     return lambda p: make_policy(nets, p[0], lambda o: norm_lib.normalize(p[1], o), deterministic)
 
 
-def _collection_seconds(env: Any, nets: TeacherNetworks, ts: ppo.TrainState, cfg: ppo.PPOConfig) -> float:
+def _collection_seconds(
+    env: Any, nets: TeacherNetworks, ts: ppo.TrainState, cfg: ppo.PPOConfig
+) -> float:
     """Seconds one rollout of ``unroll_length`` steps takes alone (after compiling)."""
     fn = jax.jit(lambda t, k: ppo._rollout(env, nets, t, k, cfg.unroll_length)[0].reward)
     key = jax.random.PRNGKey(0)
@@ -139,7 +153,9 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
         print(f"teacher: resuming from iteration {start} ({int(ts.env_steps)} env steps)")
     total = cfg.ppo.num_iterations
     evaluator = eval_lib.make_evaluator(base, _policy_factory(nets), cfg.eval_episodes)
-    collect_s = _collection_seconds(train_env, nets, ts, cfg.ppo) if cfg.timing_breakdown else float("nan")
+    collect_s = (
+        _collection_seconds(train_env, nets, ts, cfg.ppo) if cfg.timing_breakdown else float("nan")
+    )
     progress = Progress(total, start, "teacher")
     t_start = time.perf_counter()
     compile_s = float("nan")
@@ -189,16 +205,24 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
             break
     progress.close()
     if not finished:
-        print(f"teacher: stopped at iteration {i}/{total} (max_minutes); rerun the command to continue")
+        print(
+            f"teacher: stopped at iteration {i}/{total} (max_minutes); rerun the command to continue"
+        )
         return {"finished": False, "iteration": i}
     return final_evaluation(run_dir, base, nets, ts, cfg)
 
 
-def final_evaluation(run_dir: Path, base: Any, nets: TeacherNetworks, ts: ppo.TrainState, cfg: TeacherStageConfig) -> dict[str, Any]:
+def final_evaluation(
+    run_dir: Path, base: Any, nets: TeacherNetworks, ts: ppo.TrainState, cfg: TeacherStageConfig
+) -> dict[str, Any]:
     """Evaluates on ``final_eval_episodes`` fresh randomized episodes; writes ``eval.json``."""
     evaluator = eval_lib.make_evaluator(base, _policy_factory(nets), cfg.final_eval_episodes)
     res = jax.device_get(evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(123_456)))
-    summary: dict[str, Any] = {"finished": True, "episodes": cfg.final_eval_episodes, **eval_lib.summarize(res)}
+    summary: dict[str, Any] = {
+        "finished": True,
+        "episodes": cfg.final_eval_episodes,
+        **eval_lib.summarize(res),
+    }
     if "consecutive_successes" in res:
         summary["consecutive_successes"] = eval_lib.dactyl_table(res["consecutive_successes"])
     summary["env_steps"] = int(ts.env_steps)
@@ -233,7 +257,9 @@ def load(run_dir: str | Path) -> LoadedTeacher:
     run_dir = Path(run_dir)
     path = run_dir / "config.json"
     if not path.exists() or "teacher" not in json.loads(path.read_text()):
-        raise FileNotFoundError(f"no teacher in {run_dir}: run `dexdistill teacher --run-dir {run_dir}` first")
+        raise FileNotFoundError(
+            f"no teacher in {run_dir}: run `dexdistill teacher --run-dir {run_dir}` first"
+        )
     section = json.loads(path.read_text())["teacher"]
     cfg = config_io.from_dict(TeacherStageConfig, section["config"])
     env_cfg = config_io.from_dict(type(envs.default_config(cfg.env)), section["env_config"])
@@ -258,7 +284,9 @@ def _restore_partial(ckpt: Checkpointer, template: dict[str, Any]) -> dict[str, 
         step, args=ocp.args.Composite(state=ocp.args.StandardRestore(None))
     )["state"]
     return {
-        "params": jax.tree.map(lambda t, x: np.asarray(x, t.dtype), template["params"], restored["params"]),
+        "params": jax.tree.map(
+            lambda t, x: np.asarray(x, t.dtype), template["params"], restored["params"]
+        ),
         "normalizer": norm_lib.RunningStats(
             count=np.asarray(restored["normalizer"]["count"]),
             mean={k: np.asarray(v) for k, v in restored["normalizer"]["mean"].items()},

@@ -84,7 +84,10 @@ class MLP(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         for h in self.hidden:
             x = nn.swish(nn.Dense(h, kernel_init=nn.initializers.lecun_uniform())(x))
-        return nn.Dense(self.out, kernel_init=nn.initializers.variance_scaling(self.out_scale, "fan_in", "uniform"))(x)
+        return nn.Dense(
+            self.out,
+            kernel_init=nn.initializers.variance_scaling(self.out_scale, "fan_in", "uniform"),
+        )(x)
 
 
 # --------------------------------------------------------------------------- distributions
@@ -204,15 +207,21 @@ class TeacherNetworks:
             "critic": self.critic.init(k_c, select(dummy, self.config.critic_keys, 1)),
         }
 
-    def logits(self, params: dict[str, Any], obs: Mapping[str, jax.Array], batch_dims: int = 1) -> jax.Array:
+    def logits(
+        self, params: dict[str, Any], obs: Mapping[str, jax.Array], batch_dims: int = 1
+    ) -> jax.Array:
         return self.actor.apply(params["actor"], select(obs, self.config.actor_keys, batch_dims))
 
-    def value(self, params: dict[str, Any], obs: Mapping[str, jax.Array], batch_dims: int = 1) -> jax.Array:
+    def value(
+        self, params: dict[str, Any], obs: Mapping[str, jax.Array], batch_dims: int = 1
+    ) -> jax.Array:
         x = select(obs, self.config.critic_keys, batch_dims)
         return self.critic.apply(params["critic"], x)[..., 0]
 
 
-def make_networks(config: NetworkConfig, obs_spec: Mapping[str, ArraySpec], action_size: int) -> TeacherNetworks:
+def make_networks(
+    config: NetworkConfig, obs_spec: Mapping[str, ArraySpec], action_size: int
+) -> TeacherNetworks:
     """Validates ``config`` against ``obs_spec`` and builds the modules."""
     config.validate(list(obs_spec))
     if config.distribution == "tanh_normal":
@@ -228,7 +237,9 @@ def make_networks(config: NetworkConfig, obs_spec: Mapping[str, ArraySpec], acti
     )
 
 
-Policy = Callable[[Mapping[str, jax.Array], Any, jax.Array], tuple[jax.Array, Any, dict[str, jax.Array]]]
+Policy = Callable[
+    [Mapping[str, jax.Array], Any, jax.Array], tuple[jax.Array, Any, dict[str, jax.Array]]
+]
 
 
 def make_policy(
@@ -243,11 +254,18 @@ def make_policy(
     ``log_prob`` (for PPO). The teacher is feed-forward, so ``carry`` passes through.
     """
 
-    def policy(obs: Mapping[str, jax.Array], carry: Any, key: jax.Array) -> tuple[jax.Array, Any, dict[str, jax.Array]]:
+    def policy(
+        obs: Mapping[str, jax.Array], carry: Any, key: jax.Array
+    ) -> tuple[jax.Array, Any, dict[str, jax.Array]]:
         logits = nets.logits(params, normalize(obs))
         raw = nets.dist.mode(logits) if deterministic else nets.dist.sample(logits, key)
         mean, std = nets.dist.mean_std(logits)
-        extras = {"mean": mean, "std": std, "raw_action": raw, "log_prob": nets.dist.log_prob(logits, raw)}
+        extras = {
+            "mean": mean,
+            "std": std,
+            "raw_action": raw,
+            "log_prob": nets.dist.log_prob(logits, raw),
+        }
         return nets.dist.postprocess(raw), carry, extras
 
     return policy

@@ -49,7 +49,9 @@ def update(stats: RunningStats, obs: Mapping[str, jax.Array]) -> RunningStats:
     return RunningStats(count=count + n, mean=new_mean, m2=new_m2)
 
 
-def normalize(stats: RunningStats, obs: Mapping[str, jax.Array], clip: float = 5.0) -> dict[str, jax.Array]:
+def normalize(
+    stats: RunningStats, obs: Mapping[str, jax.Array], clip: float = 5.0
+) -> dict[str, jax.Array]:
     """``(x - mean) / std`` clipped to ``[-clip, clip]`` for the tracked keys; others pass."""
     out = dict(obs)
     for k, mean in stats.mean.items():

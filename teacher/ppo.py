@@ -69,7 +69,9 @@ class PPOConfig:
                 f"= {self.num_envs * self.unroll_length}"
             )
         if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"ppo.lr_schedule={self.lr_schedule!r}: allowed values are {list(LR_SCHEDULES)}")
+            raise ValueError(
+                f"ppo.lr_schedule={self.lr_schedule!r}: allowed values are {list(LR_SCHEDULES)}"
+            )
         for name in ("discount", "gae_lambda"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"ppo.{name}={getattr(self, name)}: must be in [0, 1]")
@@ -140,7 +142,9 @@ def compute_gae(
         acc = delta + discount * lam * (1.0 - term) * kp * acc
         return acc, acc
 
-    _, adv = jax.lax.scan(body, jp.zeros_like(bootstrap), (deltas, terminations, keep), reverse=True)
+    _, adv = jax.lax.scan(
+        body, jp.zeros_like(bootstrap), (deltas, terminations, keep), reverse=True
+    )
     return adv, adv + values
 
 
@@ -159,11 +163,15 @@ def ppo_loss(
     adv = batch["advantages"]
     if cfg.normalize_advantages:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    surrogate = jp.minimum(ratio * adv, jp.clip(ratio, 1 - cfg.clip_epsilon, 1 + cfg.clip_epsilon) * adv)
+    surrogate = jp.minimum(
+        ratio * adv, jp.clip(ratio, 1 - cfg.clip_epsilon, 1 + cfg.clip_epsilon) * adv
+    )
     policy_loss = -jp.mean(surrogate * batch["mask"]) / jp.maximum(jp.mean(batch["mask"]), 1e-6)
     v_err = (batch["targets"] - values) ** 2
     if cfg.value_clip > 0:
-        clipped = batch["values"] + jp.clip(values - batch["values"], -cfg.value_clip, cfg.value_clip)
+        clipped = batch["values"] + jp.clip(
+            values - batch["values"], -cfg.value_clip, cfg.value_clip
+        )
         v_err = jp.maximum(v_err, (batch["targets"] - clipped) ** 2)
     value_loss = 0.5 * jp.mean(v_err * batch["mask"]) / jp.maximum(jp.mean(batch["mask"]), 1e-6)
     entropy = jp.mean(nets.dist.entropy(logits, key))
@@ -241,7 +249,9 @@ def _episode_metrics(metrics: dict[str, jax.Array], done: jax.Array) -> dict[str
     return out
 
 
-def make_iteration(env: Env, nets: TeacherNetworks, cfg: PPOConfig) -> Callable[[TrainState], tuple[TrainState, dict]]:
+def make_iteration(
+    env: Env, nets: TeacherNetworks, cfg: PPOConfig
+) -> Callable[[TrainState], tuple[TrainState, dict]]:
     """Returns the jitted ``iteration(ts) -> (ts, metrics)``; ``env`` is batched."""
     optimizer = make_optimizer(cfg)
     total_iters = cfg.num_iterations
@@ -250,7 +260,9 @@ def make_iteration(env: Env, nets: TeacherNetworks, cfg: PPOConfig) -> Callable[
         rng, k_roll, k_update = jax.random.split(ts.rng, 3)
         env_state, traj, metrics = _rollout(env, nets, ts, k_roll, cfg.unroll_length)
         normalizer = (
-            norm_lib.update(ts.normalizer, traj.obs) if cfg.normalize_observations else ts.normalizer
+            norm_lib.update(ts.normalizer, traj.obs)
+            if cfg.normalize_observations
+            else ts.normalizer
         )
         norm = lambda o: norm_lib.normalize(normalizer, o)
         obs_n = norm(traj.obs)
@@ -258,7 +270,13 @@ def make_iteration(env: Env, nets: TeacherNetworks, cfg: PPOConfig) -> Callable[
         bootstrap = nets.value(ts.params, norm(env_state.obs), batch_dims=1)
         rewards = traj.reward * cfg.reward_scaling
         adv, targets = compute_gae(
-            rewards, values, bootstrap, traj.termination, traj.truncation, cfg.discount, cfg.gae_lambda
+            rewards,
+            values,
+            bootstrap,
+            traj.termination,
+            traj.truncation,
+            cfg.discount,
+            cfg.gae_lambda,
         )
         data = {
             "obs": obs_n,
@@ -271,7 +289,9 @@ def make_iteration(env: Env, nets: TeacherNetworks, cfg: PPOConfig) -> Callable[
         }
         flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), data)
         lr = _learning_rate(ts, cfg, total_iters)
-        params, opt_state, lr, losses = _update(ts.params, ts.opt_state, flat, k_update, lr, nets, optimizer, cfg)
+        params, opt_state, lr, losses = _update(
+            ts.params, ts.opt_state, flat, k_update, lr, nets, optimizer, cfg
+        )
         done = jp.asarray(traj.termination + traj.truncation > 0, jp.float32)
         out = {
             **_episode_metrics(metrics, done),
@@ -325,15 +345,23 @@ def _update(
         params = optax.apply_updates(params, updates)
         if cfg.lr_schedule == "kl_adaptive":
             kl = aux["approx_kl"]
-            lr = jp.where(kl > 2.0 * cfg.desired_kl, lr / 1.5, jp.where(kl < 0.5 * cfg.desired_kl, lr * 1.5, lr))
+            lr = jp.where(
+                kl > 2.0 * cfg.desired_kl,
+                lr / 1.5,
+                jp.where(kl < 0.5 * cfg.desired_kl, lr * 1.5, lr),
+            )
             lr = jp.clip(lr, 1e-5, 1e-2)
         return (params, opt_state, lr), aux
 
     def epoch(carry: tuple, k: jax.Array) -> tuple[tuple, dict[str, jax.Array]]:
         k_perm, k_loss = jax.random.split(k)
         perm = jax.random.permutation(k_perm, n)
-        shuffled = jax.tree.map(lambda x: x[perm].reshape(cfg.num_minibatches, mb, *x.shape[1:]), flat)
-        return jax.lax.scan(sgd_step, carry, (shuffled, jax.random.split(k_loss, cfg.num_minibatches)))
+        shuffled = jax.tree.map(
+            lambda x: x[perm].reshape(cfg.num_minibatches, mb, *x.shape[1:]), flat
+        )
+        return jax.lax.scan(
+            sgd_step, carry, (shuffled, jax.random.split(k_loss, cfg.num_minibatches))
+        )
 
     (params, opt_state, lr), aux = jax.lax.scan(
         epoch, (params, opt_state, lr), jax.random.split(key, cfg.num_epochs)
@@ -352,7 +380,9 @@ def make_mesh() -> Mesh:
 def shard_state(ts: TrainState, mesh: Mesh, num_envs: int) -> TrainState:
     """Splits leaves whose leading axis is the env batch across devices; replicates the rest."""
     if num_envs % mesh.size:
-        raise ValueError(f"ppo.num_envs={num_envs}: must be a multiple of the device count {mesh.size}")
+        raise ValueError(
+            f"ppo.num_envs={num_envs}: must be a multiple of the device count {mesh.size}"
+        )
     batched = NamedSharding(mesh, PartitionSpec("data"))
     replicated = NamedSharding(mesh, PartitionSpec())
     env_state = jax.tree.map(

@@ -50,8 +50,13 @@ def test_gae_matches_python_loop():
     terms = (rng.random((T, B)) < 0.15).astype(float)
     truncs = ((rng.random((T, B)) < 0.1) & (terms == 0)).astype(float)
     adv, targets = ppo.compute_gae(
-        jp.asarray(rewards), jp.asarray(values), jp.asarray(bootstrap),
-        jp.asarray(terms), jp.asarray(truncs), 0.97, 0.9,
+        jp.asarray(rewards),
+        jp.asarray(values),
+        jp.asarray(bootstrap),
+        jp.asarray(terms),
+        jp.asarray(truncs),
+        0.97,
+        0.9,
     )
     expected = _gae_loop(rewards, values, bootstrap, terms, truncs, 0.97, 0.9)
     np.testing.assert_allclose(adv, expected, rtol=1e-5, atol=1e-5)
@@ -66,7 +71,11 @@ def test_actor_cannot_read_keys_it_was_not_given():
     obs = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), 4)).obs
     policy = make_policy(nets, params, deterministic=True)
     a1, _, _ = policy(obs, None, jax.random.PRNGKey(0))
-    poisoned = {**obs, "privileged": obs["privileged"] * 1e6 + 3.0, "keypoints": obs["keypoints"] - 7.0}
+    poisoned = {
+        **obs,
+        "privileged": obs["privileged"] * 1e6 + 3.0,
+        "keypoints": obs["keypoints"] - 7.0,
+    }
     a2, _, _ = policy(poisoned, None, jax.random.PRNGKey(0))
     np.testing.assert_array_equal(a1, a2)
     # gradients of the actor w.r.t. unread keys are exactly zero
@@ -74,7 +83,9 @@ def test_actor_cannot_read_keys_it_was_not_given():
     g = jax.grad(lambda o: jp.sum(nets.logits(params, {**obs, **o})))(floats)
     assert float(jp.abs(g["privileged"]).max()) == 0.0
     assert float(jp.abs(g["proprio"]).max()) > 0.0
-    with pytest.raises(ValueError, match=r"network.actor_keys may not read observation key\(s\) \['depth'\]"):
+    with pytest.raises(
+        ValueError, match=r"network.actor_keys may not read observation key\(s\) \['depth'\]"
+    ):
         make_networks(NetworkConfig(actor_keys=("depth",)), env.observation_spec, env.action_size)
 
 
@@ -82,8 +93,14 @@ def test_actor_cannot_read_keys_it_was_not_given():
 def test_tiny_task_is_learned_in_under_a_minute(distribution):
     preset = presets.get("tiny")
     cfg = preset.ppo
-    cfg = ppo.PPOConfig(**{**cfg.__dict__, "network": NetworkConfig(
-        actor_hidden=(64, 64), critic_hidden=(128, 128), distribution=distribution)})
+    cfg = ppo.PPOConfig(
+        **{
+            **cfg.__dict__,
+            "network": NetworkConfig(
+                actor_hidden=(64, 64), critic_hidden=(128, 128), distribution=distribution
+            ),
+        }
+    )
     base = envs.make("point_mass")
     env = wrappers.wrap_for_training(base, cfg.num_envs)
     t0 = time.perf_counter()
@@ -92,10 +109,14 @@ def test_tiny_task_is_learned_in_under_a_minute(distribution):
     evaluator = eval_lib.make_evaluator(
         base, lambda p: make_policy(nets, p[0], lambda o: norm_lib.normalize(p[1], o), True), 128
     )
-    before = eval_lib.summarize(jax.device_get(evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(9))))
+    before = eval_lib.summarize(
+        jax.device_get(evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(9)))
+    )
     for _ in range(cfg.num_iterations):
         ts, _ = iteration(ts)
-    after = eval_lib.summarize(jax.device_get(evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(9))))
+    after = eval_lib.summarize(
+        jax.device_get(evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(9)))
+    )
     elapsed = time.perf_counter() - t0
     assert before["success_rate"] < 0.2
     assert after["success_rate"] >= 0.8, after
@@ -105,9 +126,23 @@ def test_tiny_task_is_learned_in_under_a_minute(distribution):
 
 def _teacher_cmd(run_dir: Path) -> list[str]:
     return [
-        sys.executable, "-m", "pipelines.cli", "teacher", "--preset", "tiny", "--run-dir", str(run_dir),
-        "--ppo.num-timesteps", str(64 * 10 * 48), "--checkpoint-every", "4", "--eval-every", "8",
-        "--final-eval-episodes", "32", "--no-timing-breakdown",
+        sys.executable,
+        "-m",
+        "pipelines.cli",
+        "teacher",
+        "--preset",
+        "tiny",
+        "--run-dir",
+        str(run_dir),
+        "--ppo.num-timesteps",
+        str(64 * 10 * 48),
+        "--checkpoint-every",
+        "4",
+        "--eval-every",
+        "8",
+        "--final-eval-episodes",
+        "32",
+        "--no-timing-breakdown",
     ]
 
 
@@ -116,7 +151,9 @@ def _final_state(run_dir: Path):
     import orbax.checkpoint as ocp
 
     step = ckpt.latest_step()
-    state = ckpt._mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(None)))["state"]
+    state = ckpt._mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(None)))[
+        "state"
+    ]
     return step, state
 
 
@@ -124,11 +161,15 @@ def test_killed_teacher_resumes_bit_identical(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     full, killed = tmp_path / "full", tmp_path / "killed"
     subprocess.run(_teacher_cmd(full), check=True, env=env, capture_output=True, timeout=600)
-    proc = subprocess.Popen(_teacher_cmd(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _teacher_cmd(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     ckpt_dir = killed / "teacher" / "checkpoints"
     deadline = time.time() + 300
     while time.time() < deadline:
-        steps = [p.name for p in ckpt_dir.glob("*") if p.name.isdigit()] if ckpt_dir.exists() else []
+        steps = (
+            [p.name for p in ckpt_dir.glob("*") if p.name.isdigit()] if ckpt_dir.exists() else []
+        )
         if steps:
             break
         time.sleep(0.05)
@@ -136,7 +177,9 @@ def test_killed_teacher_resumes_bit_identical(tmp_path):
     proc.wait()
     lines = (killed / "teacher" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) < 48, "the run was not interrupted"
-    out = subprocess.run(_teacher_cmd(killed), check=True, env=env, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        _teacher_cmd(killed), check=True, env=env, capture_output=True, text=True, timeout=600
+    )
     assert "resuming from iteration" in out.stdout
     s_full, a = _final_state(full)
     s_killed, b = _final_state(killed)
@@ -146,5 +189,8 @@ def test_killed_teacher_resumes_bit_identical(tmp_path):
     ev_full = json.loads((full / "teacher" / "eval.json").read_text())
     ev_killed = json.loads((killed / "teacher" / "eval.json").read_text())
     assert ev_full == ev_killed
-    iterations = [json.loads(ln)["iteration"] for ln in (killed / "teacher" / "metrics.jsonl").read_text().splitlines()]
+    iterations = [
+        json.loads(ln)["iteration"]
+        for ln in (killed / "teacher" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert iterations == list(range(1, 49))
