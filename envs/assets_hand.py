@@ -70,7 +70,7 @@ def _fmt(values: Sequence[float]) -> str:
 
 def _look_at(pos: Vec3, target: Vec3) -> str:
     """Returns the ``xyaxes`` of a camera at ``pos`` looking at ``target``."""
-    fwd = [t - p for p, t in zip(pos, target)]
+    fwd = [t - p for p, t in zip(pos, target, strict=True)]
     norm = math.sqrt(sum(f * f for f in fwd))
     fwd = [f / norm for f in fwd]
     right = [fwd[1], -fwd[0], 0.0]  # fwd x world-up
@@ -109,7 +109,7 @@ def _phalanx_chain(
     names = ("proximal", "middle", "distal")
     opened: list[str] = []
     offset = start
-    for i, (link, body) in enumerate(zip(links, names)):
+    for i, (link, body) in enumerate(zip(links, names, strict=True)):
         if body == "distal":
             geom = (
                 _capsule(link, "contact", f"{finger}_tip_geom") + f'<site name="{finger}_tip" '

@@ -55,8 +55,10 @@ class PointMassConfig:
             raise ValueError(f"episode_length={self.episode_length}: must be >= 1")
         if not 0 < self.goal_range <= self.arena:
             raise ValueError(f"goal_range={self.goal_range}: must be in (0, arena={self.arena}]")
-        if self.point_cloud.source != "surface":
-            raise ValueError("point_cloud.source: point_mass only supports 'surface'")
+        if self.point_cloud.source == "raycast":
+            raise ValueError(
+                "point_cloud.source='raycast': point_mass supports 'surface' or 'none'"
+            )
         self.point_cloud.validate()
         randomize.validate(self.randomization)
 

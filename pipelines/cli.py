@@ -112,62 +112,6 @@ class TeacherCommand(TeacherStageConfig):
         return TeacherStageConfig(**fields)
 
 
-def describe_envs(task: str | None = None) -> list[dict]:
-    """Task name, observation spec, action size, control rate and episode length."""
-    import envs
-
-    names = envs.names() if task is None else [task]
-    rows = []
-    for name in names:
-        env = envs.make(name)
-        rows.append(
-            {
-                "task": name,
-                "action_size": env.action_size,
-                "control_hz": round(1.0 / env.dt, 3),
-                "episode_length": env.episode_length,
-                "observations": {
-                    k: [list(v.shape), v.dtype] for k, v in env.observation_spec.items()
-                },
-            }
-        )
-    return rows
-
-
-def _print_envs(rows: list[dict]) -> None:
-    for r in rows:
-        print(
-            f"{r['task']}: action_size={r['action_size']} control={r['control_hz']} Hz "
-            f"episode_length={r['episode_length']} steps"
-        )
-        for key, (shape, dtype) in r["observations"].items():
-            print(f"    {key:<18} {str(tuple(shape)):<12} {dtype}")
-
-
-def run_envs(cmd: EnvsCommand) -> None:
-    rows = describe_envs(cmd.task)
-    if cmd.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        _print_envs(rows)
-
-
-def run_bench(cmd: BenchCommand) -> None:
-    from pipelines import bench
-
-    cfg = bench.BenchEnvsConfig(
-        tasks=cmd.tasks,
-        batch_sizes=cmd.batch_sizes,
-        steps=cmd.steps,
-        repeats=cmd.repeats,
-        point_cloud=cmd.point_cloud,
-        impl=cmd.impl,
-        out=cmd.out,
-    )
-    bench.run(cfg)
-    print(f"wrote {cmd.out}")
-
-
 def run_teacher(cmd: TeacherCommand) -> None:
     from pipelines import teacher_stage
 

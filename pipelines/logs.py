@@ -13,6 +13,10 @@ from tqdm import tqdm
 
 
 def _clean(v: Any) -> Any:
+    if isinstance(v, bool | str | None):
+        return v
+    if isinstance(v, int) or (hasattr(v, "dtype") and v.dtype.kind in "iu"):
+        return int(v)
     try:
         f = float(v)
     except (TypeError, ValueError):

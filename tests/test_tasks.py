@@ -1,0 +1,115 @@
+"""Task-specific reward logic, checked on hand-made states (no rollout needed)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jp
+import numpy as np
+import pytest
+from conftest import get_rollout
+
+from envs import geometry
+
+
+@pytest.fixture(scope="module")
+def hand():
+    r = get_rollout("hand_cube")
+    first, _, _ = r.run()
+    one = jax.tree.map(lambda x: jp.asarray(x[0]), first)
+    return r.env, one
+
+
+def _with_object(env, state, pos=None, quat=None):
+    data = state.data
+    if pos is not None:
+        data = data.replace(xpos=data.xpos.at[env._obj_body].set(pos))
+    if quat is not None:
+        data = data.replace(xquat=data.xquat.at[env._obj_body].set(quat))
+    return data
+
+
+def test_hand_reward_is_dactyls_angle_difference(hand):
+    env, state = hand
+    info = dict(state.info)
+    goal = info["goal_quat"]
+    # a pose 1.0 rad away from the goal, previous error 1.2 rad: reward = 0.2
+    off = geometry.quat_mul(
+        geometry.axis_angle_quat(jp.array([0.0, 0.0, 1.0]), jp.asarray(1.0)), goal
+    )
+    info["prev_rot_error"] = jp.asarray(1.2)
+    r, term, m, new = env.compute_reward(
+        _with_object(env, state, quat=off), info, jax.random.PRNGKey(0)
+    )
+    np.testing.assert_allclose(float(r), 0.2, atol=1e-4)
+    assert not bool(term) and float(m["success"]) == 0.0
+    np.testing.assert_array_equal(new["goal_quat"], goal)
+
+
+def test_hand_goal_reached_gives_bonus_and_new_goal(hand):
+    env, state = hand
+    info = {
+        **state.info,
+        "prev_rot_error": jp.asarray(0.5),
+        "consecutive_successes": jp.asarray(3.0),
+    }
+    r, term, m, new = env.compute_reward(
+        _with_object(env, state, quat=info["goal_quat"]), info, jax.random.PRNGKey(1)
+    )
+    np.testing.assert_allclose(float(r), 0.5 + 5.0, atol=1e-3)
+    assert float(m["consecutive_successes"]) == 4.0 and float(m["success"]) == 1.0
+    assert not np.allclose(new["goal_quat"], info["goal_quat"])
+    assert int(new["steps_since_goal"]) == 0
+    info["consecutive_successes"] = jp.asarray(49.0)
+    _, term, _, _ = env.compute_reward(
+        _with_object(env, state, quat=info["goal_quat"]), info, jax.random.PRNGKey(1)
+    )
+    assert bool(term), "an episode ends at 50 consecutive successes"
+
+
+def test_hand_drop_is_penalized_and_ends_episode(hand):
+    env, state = hand
+    pos = state.data.xpos[env._obj_body] - jp.array([0.0, 0.0, 0.1])
+    info = {**state.info}
+    r, term, m, _ = env.compute_reward(
+        _with_object(env, state, pos=pos), info, jax.random.PRNGKey(2)
+    )
+    assert bool(term) and float(m["dropped"]) == 1.0
+    assert float(r) < -19.0
+
+
+def test_valve_success_and_progress():
+    r = get_rollout("dclaw_valve")
+    first, _, _ = r.run()
+    env = r.env
+    state = jax.tree.map(lambda x: jp.asarray(x[0]), first)
+    target = state.info["target_angle"]
+    qpos = state.data.qpos.at[env._obj_qadr].set(target - 0.1)
+    info = {**state.info, "prev_error": jp.asarray(0.5)}
+    reward, _, m, new = env.compute_reward(
+        state.data.replace(qpos=qpos), info, jax.random.PRNGKey(0)
+    )
+    assert float(m["success"]) == 1.0
+    np.testing.assert_allclose(float(m["angle_error"]), 0.1, atol=1e-5)
+    assert float(reward) > 0 and float(new["prev_error"]) == pytest.approx(0.1, abs=1e-5)
+    # the default target is +180 degrees from the start angle
+    start = float(first.data.qpos[0, env._obj_qadr])
+    np.testing.assert_allclose(float(target) - start, np.pi, atol=1e-5)
+
+
+def test_trifinger_success_is_mean_keypoint_distance():
+    r = get_rollout("trifinger_cube")
+    first, _, _ = r.run()
+    env = r.env
+    state = jax.tree.map(lambda x: jp.asarray(x[0]), first)
+    data = _with_object(env, state, pos=state.info["goal_pos"], quat=state.info["goal_quat"])
+    _, _, m, _ = env.compute_reward(data, dict(state.info), jax.random.PRNGKey(0))
+    assert float(m["success"]) == 1.0 and float(m["keypoint_distance"]) < 1e-5
+    shifted = _with_object(
+        env,
+        state,
+        pos=state.info["goal_pos"] + jp.array([0.05, 0.0, 0.0]),
+        quat=state.info["goal_quat"],
+    )
+    _, _, m, _ = env.compute_reward(shifted, dict(state.info), jax.random.PRNGKey(0))
+    assert float(m["success"]) == 0.0
+    np.testing.assert_allclose(float(m["keypoint_distance"]), 0.05, atol=1e-5)
