@@ -1,0 +1,214 @@
+"""Student policies: an encoder per observation, memory, and a Gaussian action head.
+
+The student reads ``proprio`` and one of ``keypoints`` / ``point_cloud`` (never
+``privileged``: asking for it raises). Observations are encoded, concatenated,
+passed through a memory, then a head outputs the mean and std of a Gaussian
+over the (``[-1, 1]``) action space, matching the teacher's labels.
+
+Memory (``memory``):
+
+* ``gru`` / ``lstm``: a recurrent cell; the carry is its hidden state.
+* ``stack``: the encodings of the last ``history`` steps, concatenated; the carry
+  is that window.
+* ``none``: feed-forward.
+
+``policy(obs [B, ...], carry, key) -> (action [B, A], carry, extras)`` as for the
+teacher; ``initial_carry(batch)`` gives the carry of a fresh episode and
+``reset_carry(carry, done [B])`` zeroes finished envs' memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jp
+
+from envs.base import STUDENT_KEYS, ArraySpec, check_keys
+
+MEMORIES = ("gru", "lstm", "stack", "none")
+MODALITIES = ("keypoints", "point_cloud")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentConfig:
+    """Architecture of a student policy."""
+
+    modality: str = "keypoints"
+    """``keypoints`` or ``point_cloud`` (the object observation it reads)."""
+    extra_keys: tuple[str, ...] = ("proprio",)
+    """Other observation keys it reads (never ``privileged``)."""
+    encoder_hidden: tuple[int, ...] = (64, 64)
+    """Keypoint MLP or per-point PointNet MLP."""
+    proprio_hidden: tuple[int, ...] = (64,)
+    memory: str = "gru"
+    memory_size: int = 128
+    history: int = 4
+    """Window length for ``memory='stack'``."""
+    head_hidden: tuple[int, ...] = (128,)
+    min_std: float = 0.05
+    aux_outputs: int = 0
+    """Size of an auxiliary head (e.g. object keypoints/pose prediction); 0: none."""
+
+    def validate(self, obs_keys: frozenset[str] | None = None) -> None:
+        if self.modality not in MODALITIES:
+            raise ValueError(
+                f"student.modality={self.modality!r}: allowed values are {list(MODALITIES)}"
+            )
+        if self.memory not in MEMORIES:
+            raise ValueError(f"student.memory={self.memory!r}: allowed values are {list(MEMORIES)}")
+        check_keys(self.input_keys, STUDENT_KEYS, "student")
+        if obs_keys is not None:
+            check_keys(self.input_keys, obs_keys, "student (keys missing from the env)")
+        for name in ("memory_size", "history"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"student.{name}={getattr(self, name)}: must be >= 1")
+
+    @property
+    def input_keys(self) -> tuple[str, ...]:
+        keys = (self.modality, *self.extra_keys)
+        if self.modality == "point_cloud":
+            keys = (*keys, "point_cloud_mask")
+        return keys
+
+
+def _mlp(x: jax.Array, hidden: tuple[int, ...]) -> jax.Array:
+    for h in hidden:
+        x = nn.swish(nn.Dense(h)(x))
+    return x
+
+
+class PointNetEncoder(nn.Module):
+    """Shared per-point MLP + masked max and mean pooling: ``[B, N, 3], [B, N] -> [B, 2H]``.
+
+    Permutation invariant; padded (masked-out) points never influence the output.
+    """
+
+    hidden: tuple[int, ...]
+
+    @nn.compact
+    def __call__(self, points: jax.Array, mask: jax.Array) -> jax.Array:
+        feats = _mlp(points, self.hidden)  # [B, N, H]
+        m = mask[..., None]
+        neg = jp.finfo(feats.dtype).min
+        max_pool = jp.max(jp.where(m, feats, neg), axis=-2)
+        any_valid = jp.any(mask, axis=-1, keepdims=True)
+        max_pool = jp.where(any_valid, max_pool, 0.0)
+        count = jp.maximum(jp.sum(m, axis=-2), 1.0)
+        mean_pool = jp.sum(jp.where(m, feats, 0.0), axis=-2) / count
+        return jp.concatenate([max_pool, mean_pool], axis=-1)
+
+
+class ObservationEncoder(nn.Module):
+    """Object encoder (keypoint MLP or PointNet) + proprio MLP: ``obs -> [B, E]``."""
+
+    config: StudentConfig
+
+    @nn.compact
+    def __call__(self, obs: Mapping[str, jax.Array]) -> jax.Array:
+        cfg = self.config
+        if cfg.modality == "point_cloud":
+            obj = PointNetEncoder(cfg.encoder_hidden)(obs["point_cloud"], obs["point_cloud_mask"])
+        else:
+            kp = obs["keypoints"]
+            obj = _mlp(kp.reshape(*kp.shape[:-2], -1), cfg.encoder_hidden)
+        extra = jp.concatenate(
+            [obs[k].reshape(obs[k].shape[0], -1) for k in cfg.extra_keys], axis=-1
+        )
+        return jp.concatenate([obj, _mlp(extra, cfg.proprio_hidden)], axis=-1)
+
+
+class StudentModule(nn.Module):
+    """One step: ``(obs [B, ...], carry) -> (carry, (mean [B, A], std [B, A], aux [B, X]))``."""
+
+    config: StudentConfig
+    action_size: int
+
+    @nn.compact
+    def __call__(
+        self, obs: Mapping[str, jax.Array], carry: Any
+    ) -> tuple[Any, tuple[jax.Array, ...]]:
+        cfg = self.config
+        x = ObservationEncoder(cfg)(obs)
+        if cfg.memory == "gru":
+            carry, x = nn.GRUCell(cfg.memory_size)(carry, x)
+        elif cfg.memory == "lstm":
+            carry, x = nn.OptimizedLSTMCell(cfg.memory_size)(carry, x)
+        elif cfg.memory == "stack":
+            carry = jp.concatenate([carry[:, 1:], x[:, None]], axis=1)
+            x = carry.reshape(carry.shape[0], -1)
+        h = _mlp(x, cfg.head_hidden)
+        init = nn.initializers.variance_scaling(0.01, "fan_in", "uniform")
+        loc = nn.Dense(self.action_size, kernel_init=init)(h)
+        std = jax.nn.softplus(nn.Dense(self.action_size)(h)) + cfg.min_std
+        aux = nn.Dense(cfg.aux_outputs)(h) if cfg.aux_outputs else jp.zeros((x.shape[0], 0))
+        return carry, (jp.tanh(loc), std, aux)
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentNetworks:
+    """The student's module plus carry helpers (no parameters inside)."""
+
+    config: StudentConfig
+    module: StudentModule
+    action_size: int
+    encoding_size: int
+
+    def initial_carry(self, batch: int) -> Any:
+        cfg = self.config
+        if cfg.memory == "gru":
+            return jp.zeros((batch, cfg.memory_size))
+        if cfg.memory == "lstm":
+            return (jp.zeros((batch, cfg.memory_size)), jp.zeros((batch, cfg.memory_size)))
+        if cfg.memory == "stack":
+            return jp.zeros((batch, cfg.history, self.encoding_size))
+        return jp.zeros((batch, 0))
+
+    def reset_carry(self, carry: Any, done: jax.Array) -> Any:
+        """Zeroes the memory of envs whose episode ended (``done [B]``)."""
+        return jax.tree.map(
+            lambda c: jp.where(done.reshape(-1, *([1] * (c.ndim - 1))) > 0, 0.0, c), carry
+        )
+
+    def init(self, key: jax.Array, obs_spec: Mapping[str, ArraySpec]) -> Any:
+        dummy = {
+            k: jp.zeros((1, *obs_spec[k].shape), obs_spec[k].dtype) for k in self.config.input_keys
+        }
+        return self.module.init(key, dummy, self.initial_carry(1))
+
+    def apply(
+        self, params: Any, obs: Mapping[str, jax.Array], carry: Any
+    ) -> tuple[Any, tuple[jax.Array, ...]]:
+        """One step for a batch; reads only ``config.input_keys`` of ``obs``."""
+        return self.module.apply(params, {k: obs[k] for k in self.config.input_keys}, carry)
+
+
+def make_networks(
+    config: StudentConfig, obs_spec: Mapping[str, ArraySpec], action_size: int
+) -> StudentNetworks:
+    """Validates ``config`` (no ``privileged``!) against ``obs_spec`` and builds the student."""
+    config.validate(frozenset(obs_spec))
+    module = StudentModule(config, action_size)
+    dummy = {k: jp.zeros((1, *obs_spec[k].shape), obs_spec[k].dtype) for k in config.input_keys}
+    encoder = ObservationEncoder(config)
+    enc = jax.eval_shape(lambda o: encoder.init_with_output(jax.random.PRNGKey(0), o)[0], dummy)
+    return StudentNetworks(config, module, action_size, int(enc.shape[-1]))
+
+
+def make_policy(nets: StudentNetworks, params: Any, deterministic: bool = False) -> Any:
+    """``policy(obs [B, ...], carry, key) -> (action [B, A], carry, extras)``; extras: mean, std."""
+
+    def policy(
+        obs: Mapping[str, jax.Array], carry: Any, key: jax.Array
+    ) -> tuple[jax.Array, Any, dict]:
+        carry, (mean, std, aux) = nets.apply(params, obs, carry)
+        if deterministic:
+            action = mean
+        else:
+            action = jp.clip(mean + std * jax.random.normal(key, mean.shape), -1.0, 1.0)
+        return action, carry, {"mean": mean, "std": std, "aux": aux}
+
+    return policy
