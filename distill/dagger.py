@@ -1,0 +1,152 @@
+"""DAgger: roll out a teacher/student mixture, label with the teacher, aggregate, fit.
+
+One jitted call of :func:`make_iteration` is one DAgger iteration: a mixed
+rollout (``lax.scan``), insertion of its sequences into the aggregated buffer,
+and ``fit.num_updates`` supervised steps (``lax.scan``). Data from every
+iteration stays in the buffer (up to its capacity), which is what makes it
+DAgger rather than on-policy distillation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jp
+from flax import struct
+
+from distill import buffer as buffer_lib
+from distill import fit as fit_lib
+from distill.rollout import Labelled, RolloutCarry, make_rollout
+from distill.schedules import BetaSchedule
+from envs.base import Env
+from student.networks import StudentConfig, StudentNetworks, make_policy
+
+
+@dataclasses.dataclass(frozen=True)
+class DAggerConfig:
+    """DAgger settings."""
+
+    iterations: int = 20
+    num_envs: int = 64
+    unroll_length: int = 40
+    """Steps per rollout; also the sequence length for truncated BPTT."""
+    mixing: str = "step"
+    """``step``: teacher acts per step with prob. beta; ``episode``: per episode."""
+    beta: BetaSchedule = BetaSchedule()
+    capacity: int = 4096
+    """Sequences kept in the aggregated in-memory dataset."""
+    dataset_policy: str = "fifo"
+    """``fifo`` or ``reservoir`` once the capacity is reached."""
+    fit: fit_lib.FitConfig = fit_lib.FitConfig()
+    student: StudentConfig = StudentConfig()
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("iterations", "num_envs", "unroll_length", "capacity"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"dagger.{name}={getattr(self, name)}: must be >= 1")
+        if self.mixing not in ("step", "episode"):
+            raise ValueError(
+                f"dagger.mixing={self.mixing!r}: allowed values are ['step', 'episode']"
+            )
+        if self.dataset_policy not in buffer_lib.POLICIES:
+            raise ValueError(
+                f"dagger.dataset_policy={self.dataset_policy!r}: allowed values are {list(buffer_lib.POLICIES)}"
+            )
+        self.beta.validate()
+        self.fit.validate()
+
+
+@struct.dataclass
+class DistillState:
+    """The whole distillation state (one orbax call saves it)."""
+
+    params: Any
+    opt_state: Any
+    buffer: buffer_lib.Buffer
+    carry: RolloutCarry
+    rng: jax.Array
+    iteration: jax.Array
+
+
+def sequence_major(labelled: Labelled) -> dict[str, Any]:
+    """``[T, B, ...]`` rollout -> ``[B, T, ...]`` sequences (+ their initial carries)."""
+    fields = {f.name: getattr(labelled, f.name) for f in dataclasses.fields(labelled)}
+    carry = fields.pop("initial_carry")
+    seq = jax.tree.map(lambda x: jp.swapaxes(x, 0, 1), fields)
+    seq["initial_carry"] = carry
+    return seq
+
+
+def init_state(
+    env: Env, nets: StudentNetworks, rollout: Callable, cfg: DAggerConfig
+) -> DistillState:
+    """Fresh student parameters, optimizer, empty buffer and envs from ``cfg.seed``."""
+    rng = jax.random.PRNGKey(cfg.seed)
+    rng, k_params, k_env, k_probe = jax.random.split(rng, 4)
+    params = nets.init(k_params, env.observation_spec)
+    carry = RolloutCarry(
+        env_state=jax.jit(env.reset)(k_env),
+        student_carry=nets.initial_carry(cfg.num_envs),
+        teacher_episode=jp.zeros((cfg.num_envs,), bool),
+    )
+    example = jax.eval_shape(
+        lambda: sequence_major(rollout(params, carry, jp.ones(()), k_probe)[1])
+    )
+    buf = buffer_lib.init_buffer(example, cfg.capacity)
+    return DistillState(
+        params=params,
+        opt_state=fit_lib.make_optimizer(cfg.fit).init(params),
+        buffer=buf,
+        carry=carry,
+        rng=rng,
+        iteration=jp.zeros((), jp.int32),
+    )
+
+
+def make_rollout_fn(
+    env: Env, teacher: Callable, nets: StudentNetworks, cfg: DAggerConfig
+) -> Callable:
+    return make_rollout(
+        env,
+        teacher,
+        lambda p: make_policy(nets, p),
+        nets.reset_carry,
+        nets.config.input_keys,
+        cfg.unroll_length,
+        cfg.mixing,
+    )
+
+
+def make_iteration(
+    env: Env, teacher: Callable, nets: StudentNetworks, cfg: DAggerConfig
+) -> tuple[Callable, Callable]:
+    """Returns (rollout fn, jitted ``iteration(ds, beta) -> (ds, sequences, metrics)``)."""
+    rollout = make_rollout_fn(env, teacher, nets, cfg)
+    update = fit_lib.make_update(nets, cfg.fit)
+
+    def iteration(ds: DistillState, beta: jax.Array) -> tuple[DistillState, dict[str, Any], dict]:
+        rng, k_roll, k_add, k_fit = jax.random.split(ds.rng, 4)
+        carry, labelled = rollout(ds.params, ds.carry, beta, k_roll)
+        seq = sequence_major(labelled)
+        buf = buffer_lib.add(ds.buffer, seq, k_add, cfg.dataset_policy)
+        params, opt_state, fit_metrics = update(ds.params, ds.opt_state, buf, k_fit)
+        student_acted = 1.0 - labelled.teacher_acted
+        err = jp.sum((labelled.student_mean - labelled.teacher_mean) ** 2, axis=-1)
+        metrics = {
+            **{f"fit/{k}": v for k, v in fit_metrics.items()},
+            "rollout/action_error": jp.mean(err),
+            "rollout/action_error_student_states": jp.sum(err * student_acted)
+            / jp.maximum(jp.sum(student_acted), 1.0),
+            "rollout/teacher_fraction": jp.mean(labelled.teacher_acted),
+            "rollout/reward": jp.mean(labelled.reward),
+            "dataset/sequences": buf.size,
+            "beta": beta,
+        }
+        new = DistillState(params, opt_state, buf, carry, rng, ds.iteration + 1)
+        return new, seq, metrics
+
+    return rollout, jax.jit(iteration, donate_argnums=0)

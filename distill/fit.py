@@ -1,0 +1,136 @@
+"""Supervised fitting of the student to teacher labels.
+
+Losses (``FitConfig.loss``), per step and summed over action dimensions:
+
+* ``mse``: ``|mu_s - mu_t|^2``;
+* ``huber``: Huber on ``mu_s - mu_t``;
+* ``nll``: Gaussian negative log-likelihood of ``mu_t`` under the student;
+* ``kl``: ``KL(teacher || student)`` between the two diagonal Gaussians;
+* ``std_mse``: ``|mu_s - mu_t|^2 / sigma_t^2`` (confident teacher dims weigh more).
+
+Recurrent students are unrolled over each stored sequence from its stored
+initial carry (truncated BPTT over the sequence length), resetting memory at
+episode starts. One :func:`make_update` call = ``num_updates`` minibatch steps,
+jitted as one ``lax.scan``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jp
+import optax
+
+from distill import buffer as buffer_lib
+from student.networks import StudentNetworks
+
+LOSSES = ("mse", "huber", "nll", "kl", "std_mse")
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+    """Supervised update settings (per DAgger iteration)."""
+
+    loss: str = "mse"
+    learning_rate: float = 1e-3
+    num_updates: int = 32
+    """Gradient steps per DAgger iteration."""
+    batch_size: int = 32
+    """Sequences per minibatch."""
+    max_grad_norm: float = 1.0
+    aux_weight: float = 0.0
+    """Weight of the auxiliary prediction loss (needs ``aux_outputs`` in the student)."""
+
+    def validate(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"fit.loss={self.loss!r}: allowed values are {list(LOSSES)}")
+        for name in ("num_updates", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"fit.{name}={getattr(self, name)}: must be >= 1")
+        if self.learning_rate <= 0:
+            raise ValueError(f"fit.learning_rate={self.learning_rate}: must be > 0")
+
+
+def action_loss(
+    kind: str, s_mean: jax.Array, s_std: jax.Array, t_mean: jax.Array, t_std: jax.Array
+) -> jax.Array:
+    """Per-sample loss ``[...]`` from ``[..., A]`` student/teacher means and stds."""
+    diff = s_mean - t_mean
+    if kind == "mse":
+        per = diff**2
+    elif kind == "huber":
+        per = optax.huber_loss(s_mean, t_mean, delta=0.1) / 0.1
+    elif kind == "nll":
+        per = 0.5 * (diff / s_std) ** 2 + jp.log(s_std)
+    elif kind == "kl":
+        per = jp.log(s_std / t_std) + (t_std**2 + diff**2) / (2 * s_std**2) - 0.5
+    elif kind == "std_mse":
+        per = diff**2 / jp.maximum(t_std, 0.05) ** 2
+    else:
+        raise ValueError(f"fit.loss={kind!r}: allowed values are {list(LOSSES)}")
+    return jp.sum(per, axis=-1)
+
+
+def unroll(
+    nets: StudentNetworks, params: Any, seq: dict[str, Any]
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Student outputs over sequences: obs leaves ``[M, T, ...]`` -> (mean, std, aux) ``[T, M, ...]``."""
+    obs_t = jax.tree.map(lambda x: jp.swapaxes(x, 0, 1), seq["obs"])
+    first_t = jp.swapaxes(seq["is_first"], 0, 1)
+
+    def step(carry: Any, x: tuple) -> tuple[Any, tuple]:
+        obs, first = x
+        carry = nets.reset_carry(carry, first)
+        carry, out = nets.apply(params, obs, carry)
+        return carry, out
+
+    _, (mean, std, aux) = jax.lax.scan(step, seq["initial_carry"], (obs_t, first_t))
+    return mean, std, aux
+
+
+def sequence_loss(
+    params: Any, nets: StudentNetworks, seq: dict[str, Any], cfg: FitConfig
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    mean, std, aux = unroll(nets, params, seq)
+    t_mean = jp.swapaxes(seq["teacher_mean"], 0, 1)
+    t_std = jp.swapaxes(seq["teacher_std"], 0, 1)
+    loss = jp.mean(action_loss(cfg.loss, mean, std, t_mean, t_std))
+    metrics = {"loss": loss, "action_mse": jp.mean(jp.sum((mean - t_mean) ** 2, axis=-1))}
+    if cfg.aux_weight > 0 and "aux_target" in seq:
+        target = jp.swapaxes(seq["aux_target"], 0, 1)
+        aux_loss = jp.mean(jp.sum((aux - target) ** 2, axis=-1))
+        loss = loss + cfg.aux_weight * aux_loss
+        metrics["aux_loss"] = aux_loss
+    return loss, metrics
+
+
+def make_optimizer(cfg: FitConfig) -> optax.GradientTransformation:
+    return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.learning_rate))
+
+
+def make_update(
+    nets: StudentNetworks, cfg: FitConfig
+) -> Callable[[Any, Any, buffer_lib.Buffer, jax.Array], tuple[Any, Any, dict[str, jax.Array]]]:
+    """Returns ``update(params, opt_state, buffer, key) -> (params, opt_state, metrics)`` (not jitted)."""
+    optimizer = make_optimizer(cfg)
+    grad_fn = jax.value_and_grad(sequence_loss, has_aux=True)
+
+    def update(
+        params: Any, opt_state: Any, buf: buffer_lib.Buffer, key: jax.Array
+    ) -> tuple[Any, Any, dict]:
+        def body(carry: tuple, k: jax.Array) -> tuple[tuple, dict]:
+            p, o = carry
+            seq = buffer_lib.sample(buf, k, cfg.batch_size)
+            (_, metrics), grads = grad_fn(p, nets, seq, cfg)
+            updates, o = optimizer.update(grads, o, p)
+            return (optax.apply_updates(p, updates), o), metrics
+
+        (params, opt_state), metrics = jax.lax.scan(
+            body, (params, opt_state), jax.random.split(key, cfg.num_updates)
+        )
+        return params, opt_state, jax.tree.map(jp.mean, metrics)
+
+    return update

@@ -1,0 +1,55 @@
+"""Beta schedules: the probability that the teacher acts at DAgger iteration i.
+
+``beta = 1`` everywhere is behaviour cloning on teacher data; DAgger lets the
+student act (beta -> 0) so that it is labelled on the states *it* visits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+SCHEDULES = ("constant", "exponential", "linear", "success_gated")
+
+
+@dataclasses.dataclass(frozen=True)
+class BetaSchedule:
+    """How beta evolves over DAgger iterations."""
+
+    kind: str = "exponential"
+    """``constant`` (``value``), ``exponential`` (``decay ** i``), ``linear`` (1 -> 0 over
+    ``horizon`` iterations) or ``success_gated`` (halve beta whenever the student's success
+    rate reaches ``gate`` of the teacher's, else keep it)."""
+    value: float = 0.0
+    decay: float = 0.5
+    horizon: int = 10
+    gate: float = 0.8
+
+    def validate(self) -> None:
+        if self.kind not in SCHEDULES:
+            raise ValueError(f"beta.kind={self.kind!r}: allowed values are {list(SCHEDULES)}")
+        if not 0.0 <= self.value <= 1.0:
+            raise ValueError(f"beta.value={self.value}: must be in [0, 1]")
+        if not 0.0 <= self.decay <= 1.0:
+            raise ValueError(f"beta.decay={self.decay}: must be in [0, 1]")
+        if self.horizon < 1:
+            raise ValueError(f"beta.horizon={self.horizon}: must be >= 1")
+
+
+def next_beta(
+    schedule: BetaSchedule,
+    iteration: int,
+    previous: float,
+    student_success: float,
+    teacher_success: float,
+) -> float:
+    """Beta for ``iteration`` (0-based), given the last beta and evaluation results."""
+    if schedule.kind == "constant":
+        return schedule.value
+    if schedule.kind == "exponential":
+        return schedule.decay**iteration
+    if schedule.kind == "linear":
+        return max(0.0, 1.0 - iteration / schedule.horizon)
+    if iteration == 0:
+        return 1.0
+    ready = student_success >= schedule.gate * teacher_success
+    return previous * 0.5 if ready else previous
