@@ -159,4 +159,31 @@ def run(cfg: BenchEnvsConfig) -> dict[str, Any]:
     path = Path(cfg.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2))
+    path.with_suffix(".md").write_text(to_markdown(results))
     return results
+
+
+def to_markdown(results: dict[str, Any]) -> str:
+    """A markdown table of a ``bench envs`` result (one row per task and batch size)."""
+    lines = [
+        f"Device: {results['device_kind']} ({results['cpu_count']} CPUs), jax {results['jax']}, "
+        f"mujoco {results['mujoco']}, point cloud: {results['config']['point_cloud']}, "
+        f"{results['config']['steps']} steps per timed scan.",
+        "",
+        "| task | batch | env steps/s | physics steps/s | env/physics | physics/MuJoCo C | "
+        "MuJoCo C steps/s | compile env (s) | compile physics (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for t in results["tasks"]:
+        c = t.get("mujoco_c_env_sps")
+        for b, r in t["batches"].items():
+
+            def f(key: str, fmt: str = "{:.0f}", row: dict = r) -> str:
+                return fmt.format(row[key]) if key in row else "-"
+
+            lines.append(
+                f"| {t['task']} | {b} | {f('env_sps')} | {f('physics_sps')} | {f('env_over_physics', '{:.2f}')} "
+                f"| {f('physics_over_mujoco_c', '{:.2f}')} | {f'{c:.0f}' if c else '-'} "
+                f"| {f('env_compile_s', '{:.1f}')} | {f('physics_compile_s', '{:.1f}')} |"
+            )
+    return "\n".join(lines) + "\n"

@@ -29,11 +29,16 @@ class Checkpointer:
         return self._mngr.latest_step()
 
     def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
-        """Saves ``state`` (any pytree of arrays) and ``meta`` (JSON) at ``step``; blocks until done."""
+        """Saves ``state`` (any pytree of arrays) and ``meta`` (JSON) at ``step``; blocks until done.
+
+        The state is stored as a flat ``{leaf index: array}`` dict of its non-empty
+        leaves (MJX data has zero-size arrays, which orbax refuses); the structure
+        comes back from the template given to :meth:`restore`.
+        """
         self._mngr.save(
             step,
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+                state=ocp.args.StandardSave(_flat(state)), meta=ocp.args.JsonSave(meta)
             ),
             force=True,
         )
@@ -44,14 +49,16 @@ class Checkpointer:
         step = self.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _flat(template))
         out = self._mngr.restore(
             step,
             args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
             ),
         )
-        return out["state"], out["meta"]
+        leaves, treedef = jax.tree.flatten(template)
+        restored = [out["state"].get(str(i), leaf) for i, leaf in enumerate(leaves)]
+        return jax.tree.unflatten(treedef, restored), out["meta"]
 
     def restore_meta(self, step: int | None = None) -> dict[str, Any]:
         step = self.latest_step() if step is None else step
@@ -63,3 +70,8 @@ class Checkpointer:
 
     def close(self) -> None:
         self._mngr.close()
+
+
+def _flat(tree: Any) -> dict[str, Any]:
+    """``{str(leaf index): leaf}`` for the leaves of ``tree`` that hold data."""
+    return {str(i): x for i, x in enumerate(jax.tree.leaves(tree)) if getattr(x, "size", 1) > 0}

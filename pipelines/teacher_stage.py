@@ -72,11 +72,12 @@ class TeacherStageConfig:
 
     def env_config(self) -> Any:
         """The task config: defaults, then ``env_overrides``, then skipped observations."""
-        overrides = config_io.parse_overrides(self.env_overrides)
+        config = envs.with_overrides(envs.default_config(self.env), config_io.parse_overrides(self.env_overrides))
+        config.validate()
         reads = set(self.ppo.network.actor_keys) | set(self.ppo.network.critic_keys)
         if self.skip_unread_point_cloud and not reads & {"point_cloud", "point_cloud_mask"}:
-            overrides["point_cloud.source"] = "none"
-        return envs.with_overrides(envs.default_config(self.env), overrides)
+            config = envs.with_overrides(config, {"point_cloud.source": "none"})
+        return config
 
 
 def git_commit() -> str | None:
@@ -268,28 +269,8 @@ def load(run_dir: str | Path) -> LoadedTeacher:
     ckpt = Checkpointer(run_dir / "teacher" / "checkpoints")
     if ckpt.latest_step() is None:
         raise FileNotFoundError(f"no teacher checkpoint in {run_dir / 'teacher' / 'checkpoints'}")
-    params = nets.init(jax.random.PRNGKey(0), base.observation_spec)
-    keys = tuple(cfg.ppo.network.actor_keys) + tuple(cfg.ppo.network.critic_keys)
-    template = {"params": params, "normalizer": norm_lib.init_stats(base.observation_spec, keys)}
-    state = _restore_partial(ckpt, template)
-    return LoadedTeacher(cfg.env, env_cfg, cfg, nets, state["params"], state["normalizer"])
-
-
-def _restore_partial(ckpt: Checkpointer, template: dict[str, Any]) -> dict[str, Any]:
-    """Restores only ``params`` and ``normalizer`` from a full TrainState checkpoint."""
-    import orbax.checkpoint as ocp
-
-    step = ckpt.latest_step()
-    restored = ckpt._mngr.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(None))
-    )["state"]
-    return {
-        "params": jax.tree.map(
-            lambda t, x: np.asarray(x, t.dtype), template["params"], restored["params"]
-        ),
-        "normalizer": norm_lib.RunningStats(
-            count=np.asarray(restored["normalizer"]["count"]),
-            mean={k: np.asarray(v) for k, v in restored["normalizer"]["mean"].items()},
-            m2={k: np.asarray(v) for k, v in restored["normalizer"]["m2"].items()},
-        ),
-    }
+    train_env = wrappers.wrap_for_training(base, cfg.ppo.num_envs)
+    template = jax.eval_shape(lambda: ppo.init_state(train_env, nets, cfg.ppo))
+    template = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), template)
+    state, _ = ckpt.restore(template)
+    return LoadedTeacher(cfg.env, env_cfg, cfg, nets, state.params, state.normalizer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -194,3 +195,30 @@ def test_killed_teacher_resumes_bit_identical(tmp_path):
         for ln in (killed / "teacher" / "metrics.jsonl").read_text().splitlines()
     ]
     assert iterations == list(range(1, 49))
+
+
+def test_mjx_teacher_stage_checkpoints_and_loads(tmp_path):
+    """An MJX task (zero-size arrays in its state) saves, resumes as finished, and loads."""
+    from pipelines import teacher_stage
+
+    cfg = teacher_stage.TeacherStageConfig(
+        env="dclaw_valve",
+        ppo=ppo.PPOConfig(
+            num_timesteps=2 * 16 * 4, num_envs=16, unroll_length=4, num_minibatches=2, num_epochs=1
+        ),
+        eval_every=0,
+        final_eval_episodes=4,
+        timing_breakdown=False,
+    )
+    summary = teacher_stage.run(tmp_path, cfg)
+    assert summary["finished"] and summary["env_steps"] == 128
+    assert teacher_stage.run(tmp_path, cfg) == summary  # finished: nothing to redo
+    teacher = teacher_stage.load(tmp_path)
+    env = envs.make(teacher.env_name, teacher.env_config)
+    obs = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 3)).obs
+    action, carry, extras = teacher.policy(deterministic=True)(obs, None, jax.random.PRNGKey(1))
+    assert action.shape == (3, 9) and carry is None
+    np.testing.assert_allclose(action, extras["mean"], atol=1e-6)
+    assert np.all(extras["std"] > 0)
+    with pytest.raises(ValueError, match="different teacher config"):
+        teacher_stage.run(tmp_path, dataclasses.replace(cfg, eval_episodes=7))

@@ -1,0 +1,78 @@
+"""The ``dexdistill`` command line: envs listing, bench JSON, one-line config errors."""
+
+from __future__ import annotations
+
+import json
+
+import envs
+from pipelines import cli
+
+
+def test_envs_command_lists_every_task_with_shapes(capsys):
+    assert cli.main(["envs", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["task"] for r in rows] == envs.names()
+    for r in rows:
+        assert set(r["observations"]) == set(envs.OBS_KEYS)
+        assert r["action_size"] > 0 and r["control_hz"] > 0 and r["episode_length"] > 0
+    hand = next(r for r in rows if r["task"] == "hand_cube")
+    assert hand["action_size"] == 16 and hand["observations"]["keypoints"][0] == [16, 3]
+
+
+def test_bench_envs_writes_json_and_markdown(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = cli.main(
+        [
+            "bench",
+            "envs",
+            "--tasks",
+            "point_mass",
+            "--batch-sizes",
+            "2",
+            "--steps",
+            "2",
+            "--repeats",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    res = json.loads(out.read_text())
+    row = res["tasks"][0]["batches"]["2"]
+    assert row["env_sps"] > 0 and row["env_compile_s"] >= 0
+    assert "| point_mass | 2 |" in out.with_suffix(".md").read_text()
+
+
+def test_bad_values_get_one_line_errors(tmp_path, capsys):
+    cases = [
+        (
+            ["teacher", "--run-dir", str(tmp_path / "a"), "--ppo.num-envs", "0"],
+            "ppo.num_envs=0: must be >= 1",
+        ),
+        (
+            ["teacher", "--run-dir", str(tmp_path / "b"), "--env", "cartpole"],
+            "env='cartpole': unknown task",
+        ),
+        (
+            ["teacher", "--run-dir", str(tmp_path / "c"), "--preset", "huge"],
+            "unknown preset 'huge'; available:",
+        ),
+        (
+            [
+                "teacher",
+                "--run-dir",
+                str(tmp_path / "d"),
+                "--env-overrides",
+                "point_cloud.source=lidar",
+            ],
+            "point_cloud.source='lidar': allowed values are",
+        ),
+        (["envs", "--task", "nope"], "unknown task 'nope'; registered tasks:"),
+        (["fly"], "unknown command 'fly'"),
+    ]
+    for argv, message in cases:
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert message in err, (argv, err)
+        assert len(err.splitlines()) == 1, err
