@@ -46,7 +46,7 @@ _CUBE_MASS = 0.09
 _GOAL_OFFSET_Y = -0.15  # goal marker beside the hand, on the ring side
 
 _PALM_TOP = _PALM_POS[2] + _PALM_HALF[2]
-PALM_CUBE_POS: Vec3 = (0.0, 0.0, round(_PALM_TOP + _CUBE_HALF + 0.002, 4))
+PALM_CUBE_POS: Vec3 = (0.015, 0.0, round(_PALM_TOP + _CUBE_HALF + 0.002, 4))
 
 # --- joints and actuators ------------------------------------------------------
 _FINGER_RANGES: tuple[Range, ...] = ((-0.47, 0.47), (-0.2, 1.6), (-0.2, 1.7), (-0.2, 1.6))
@@ -54,8 +54,8 @@ _THUMB_RANGES: tuple[Range, ...] = ((0.0, 1.6), (-0.3, 1.2), (-0.2, 1.7), (-0.2,
 _KP = 2.0
 _FORCE_LIMIT = 0.7
 
-_FINGER_DEFAULT: tuple[float, ...] = (0.0, 0.35, 0.45, 0.35)
-_THUMB_DEFAULT: tuple[float, ...] = (1.2, 0.35, 0.3, 0.3)
+_FINGER_DEFAULT: tuple[float, ...] = (0.0, 0.9, 1.0, 0.45)
+_THUMB_DEFAULT: tuple[float, ...] = (1.4, 0.4, 0.3, 0.3)
 HAND_DEFAULT_QPOS: tuple[float, ...] = 3 * _FINGER_DEFAULT + _THUMB_DEFAULT
 
 # --- contact bits: only the cube (contype 1) can initiate a contact ------------
@@ -130,7 +130,7 @@ def _phalanx_chain(
 
 def _finger(finger: str) -> str:
     """Index/middle/ring: abduction knuckle + three flexing phalanges."""
-    base = (_PALM_HALF[0] + 0.005, _FINGER_Y[finger], 0.0)
+    base = (_PALM_HALF[0] - 0.002, _FINGER_Y[finger], 0.0)
     flex: Vec3 = (0.0, -1.0, 0.0)  # + curls the finger up (towards +z)
     chain = _phalanx_chain(
         finger, _FINGER_LINKS, (flex, flex, flex), _FINGER_RANGES[1:], start=_KNUCKLE
@@ -200,8 +200,8 @@ def _world() -> str:
     cube_pos = _fmt(PALM_CUBE_POS)
     goal_pos = _fmt((PALM_CUBE_POS[0], _GOAL_OFFSET_Y, PALM_CUBE_POS[2]))
     target = (0.03, 0.0, PALM_CUBE_POS[2])
-    depth_pos = (0.14, 0.0, 0.5)
-    track_pos = (0.38, -0.32, 0.46)
+    depth_pos = (-0.12, 0.0, 0.5)
+    track_pos = (0.3, -0.26, 0.4)
     hand = "".join(_finger(f) for f in HAND_FINGERS[:3]) + _thumb()
     return f"""
   <worldbody>

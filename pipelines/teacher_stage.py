@@ -72,7 +72,9 @@ class TeacherStageConfig:
 
     def env_config(self) -> Any:
         """The task config: defaults, then ``env_overrides``, then skipped observations."""
-        config = envs.with_overrides(envs.default_config(self.env), config_io.parse_overrides(self.env_overrides))
+        config = envs.with_overrides(
+            envs.default_config(self.env), config_io.parse_overrides(self.env_overrides)
+        )
         config.validate()
         reads = set(self.ppo.network.actor_keys) | set(self.ppo.network.critic_keys)
         if self.skip_unread_point_cloud and not reads & {"point_cloud", "point_cloud_mask"}:
