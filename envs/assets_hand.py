@@ -58,9 +58,10 @@ _FINGER_DEFAULT: tuple[float, ...] = (0.0, 0.9, 1.0, 0.45)
 _THUMB_DEFAULT: tuple[float, ...] = (1.4, 0.4, 0.3, 0.3)
 HAND_DEFAULT_QPOS: tuple[float, ...] = 3 * _FINGER_DEFAULT + _THUMB_DEFAULT
 
-# --- contact bits: only the cube (contype 1) can initiate a contact ------------
+# --- contacts: the cube is the only geom with a contype bit, so every contact
+# pair involves it. Collidable geoms (floor, palm, class "contact") only set
+# conaffinity; class "visual" sets neither.
 _CUBE_BITS = 'contype="1" conaffinity="1"'
-# Classes: "visual" never collides; "contact" only collides with the cube.
 
 
 def _fmt(values: Sequence[float]) -> str:
@@ -111,10 +112,8 @@ def _phalanx_chain(
     offset = start
     for i, (link, body) in enumerate(zip(links, names, strict=True)):
         if body == "distal":
-            geom = (
-                _capsule(link, "contact", f"{finger}_tip_geom") + f'<site name="{finger}_tip" '
-                f'pos="{link - _RADIUS:.6g} 0 0"/>'
-            )
+            tip_site = f'<site name="{finger}_tip" pos="{link - _RADIUS:.6g} 0 0"/>'
+            geom = _capsule(link, "contact", f"{finger}_tip_geom") + tip_site
         elif body == "middle":
             geom = _capsule(link, "contact", f"{finger}_middle_geom")
         else:
@@ -225,7 +224,8 @@ def _world() -> str:
     </body>
     <body name="goal" mocap="true" pos="{goal_pos}">
       <geom name="goal_geom" type="box" size="{_fmt((_CUBE_HALF,) * 3)}"
-            material="goal_mat" contype="0" conaffinity="0" group="4"/>
+            material="goal_mat" contype="0" conaffinity="0" group="4"
+            mass="0.001"/>
     </body>
   </worldbody>"""
 
