@@ -247,7 +247,9 @@ class MjxTask:
         params = info["params"]
         model = self.model_for(params)
         action = jp.clip(action, -1.0, 1.0)
-        applied, info = self._unmodeled_action(action, info, k_act)
+        applied, info = randomize.unmodeled_action(
+            action, info, self.config.randomization.unmodeled, k_act
+        )
         data = state.data.replace(ctrl=self._ctrl_from_action(applied))
         data = self._apply_wrench(data, k_force, params)
         data = self._place_goal(data, info)
@@ -287,20 +289,6 @@ class MjxTask:
             q = qpos[self._qadr]
             return jp.clip(q, jp.asarray(self._ctrl_lo), jp.asarray(self._ctrl_hi))
         return jp.zeros((m.nu,))
-
-    def _unmodeled_action(
-        self, action: jax.Array, info: dict[str, Any], rng: jax.Array
-    ) -> tuple[jax.Array, dict[str, Any]]:
-        cfg = self.config.randomization.unmodeled
-        params = info["params"]
-        applied, info["action_buffer"] = randomize.delay_action(
-            info["action_buffer"], action, params["action_delay"]
-        )
-        if cfg.enabled:
-            applied = applied + cfg.action_noise * jax.random.normal(rng, applied.shape)
-        applied = randomize.apply_backlash(info["engaged"], applied, params["backlash"])
-        info["engaged"] = applied
-        return jp.clip(applied, -1.0, 1.0), info
 
     def _apply_wrench(
         self, data: mjx.Data, rng: jax.Array, params: dict[str, jax.Array]

@@ -132,15 +132,8 @@ class PointMass:
         rng, k_act, k_obs = jax.random.split(info["rng"], 3)
         params = info["params"]
         action = jp.clip(action, -1.0, 1.0)
-        applied, info["action_buffer"] = randomize.delay_action(
-            info["action_buffer"], action, params["action_delay"]
-        )
-        un = cfg.randomization.unmodeled
-        if un.enabled:
-            applied = applied + un.action_noise * jax.random.normal(k_act, (2,))
-        applied = randomize.apply_backlash(info["engaged"], applied, params["backlash"])
-        info["engaged"] = applied
-        force = cfg.max_force * params["actuator_gain"] * jp.clip(applied, -1.0, 1.0)
+        applied, info = randomize.unmodeled_action(action, info, cfg.randomization.unmodeled, k_act)
+        force = cfg.max_force * params["actuator_gain"] * applied
         mass = cfg.mass * params["object_mass"]
         vel = state.data["vel"] + cfg.ctrl_dt * (force - cfg.damping * state.data["vel"]) / mass
         pos = jp.clip(state.data["pos"] + cfg.ctrl_dt * vel, -cfg.arena, cfg.arena)

@@ -332,3 +332,19 @@ def object_wrench(rng: jax.Array, cfg: UnmodeledEffects, weight: jax.Array) -> j
     force = cfg.object_force * weight * jax.random.normal(k_f, (3,))
     torque = cfg.object_torque * jax.random.normal(k_t, (3,))
     return jp.where(on, jp.concatenate([force, torque]), 0.0)
+
+
+def unmodeled_action(
+    action: jax.Array, info: dict[str, Any], cfg: UnmodeledEffects, rng: jax.Array
+) -> tuple[jax.Array, dict[str, Any]]:
+    """The action the actuators receive: delayed, noisy, through backlash; ``[A]`` in ``[-1, 1]``.
+
+    Reads ``info["action_buffer"]``, ``info["engaged"]`` and the episode's
+    ``action_delay`` / ``backlash``; returns the updated ``info``.
+    """
+    params = info["params"]
+    applied, buffer = delay_action(info["action_buffer"], action, params["action_delay"])
+    if cfg.enabled:
+        applied = applied + cfg.action_noise * jax.random.normal(rng, applied.shape)
+    applied = apply_backlash(info["engaged"], applied, params["backlash"])
+    return jp.clip(applied, -1.0, 1.0), {**info, "action_buffer": buffer, "engaged": applied}
