@@ -108,7 +108,11 @@ def init_state(
 
 
 def make_rollout_fn(
-    env: Env, teacher: Callable, nets: StudentNetworks, cfg: DAggerConfig
+    env: Env,
+    teacher: Callable,
+    nets: StudentNetworks,
+    cfg: DAggerConfig,
+    aux_target: Callable | None = None,
 ) -> Callable:
     return make_rollout(
         env,
@@ -118,14 +122,22 @@ def make_rollout_fn(
         nets.config.input_keys,
         cfg.unroll_length,
         cfg.mixing,
+        aux_target=aux_target,
     )
 
 
 def make_iteration(
-    env: Env, teacher: Callable, nets: StudentNetworks, cfg: DAggerConfig
+    env: Env,
+    teacher: Callable,
+    nets: StudentNetworks,
+    cfg: DAggerConfig,
+    aux_target: Callable | None = None,
 ) -> tuple[Callable, Callable]:
-    """Returns (rollout fn, jitted ``iteration(ds, beta) -> (ds, sequences, metrics)``)."""
-    rollout = make_rollout_fn(env, teacher, nets, cfg)
+    """Returns (rollout fn, jitted ``iteration(ds, beta) -> (ds, sequences, metrics)``).
+
+    ``aux_target(obs) -> [B, K]`` gives the auxiliary head's target (see ``make_rollout``).
+    """
+    rollout = make_rollout_fn(env, teacher, nets, cfg, aux_target)
     update = fit_lib.make_update(nets, cfg.fit)
 
     def iteration(ds: DistillState, beta: jax.Array) -> tuple[DistillState, dict[str, Any], dict]:

@@ -48,8 +48,12 @@ class Labelled:
     """The step starts an episode (the student's memory was reset before it)."""
     is_last: jax.Array
     """The episode ended with this step."""
+    is_terminal: jax.Array
+    """The episode ended in a terminal state (not a time-limit truncation)."""
     reward: jax.Array
     success: jax.Array
+    aux_target: jax.Array
+    """``[T, B, K]`` target of the student's auxiliary head (``K = 0``: none)."""
     initial_carry: Any
 
 
@@ -62,11 +66,14 @@ def make_rollout(
     unroll_length: int,
     mixing: str = "step",
     teacher_deterministic: bool = True,
+    aux_target: Callable[[dict[str, jax.Array]], jax.Array] | None = None,
 ) -> Callable[[Any, RolloutCarry, jax.Array, jax.Array], tuple[RolloutCarry, Labelled]]:
     """Returns ``rollout(student_params, carry, beta, key) -> (carry, labelled)`` (not jitted).
 
     ``env`` is batched with auto-reset; ``teacher(obs, carry, key)`` is the frozen
-    teacher policy; ``student(params)`` builds the student policy.
+    teacher policy; ``student(params)`` builds the student policy;
+    ``aux_target(obs) -> [B, K]`` (e.g. the privileged object pose) is stored for the
+    student's auxiliary head.
     """
     if mixing not in MIXING:
         raise ValueError(f"mixing={mixing!r}: allowed values are {list(MIXING)}")
@@ -103,8 +110,10 @@ def make_rollout(
                 "teacher_acted": use_teacher,
                 "is_first": first,
                 "is_last": done,
+                "is_terminal": done & (nxt.info.get("truncation", jp.zeros_like(nxt.done)) == 0),
                 "reward": nxt.reward,
                 "success": nxt.metrics["success"],
+                "aux_target": jp.zeros((batch, 0)) if aux_target is None else aux_target(state.obs),
             }
             return (nxt, s_carry, t_episode, done), out
 

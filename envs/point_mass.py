@@ -37,6 +37,10 @@ class PointMassConfig:
     mass: float = 0.5
     damping: float = 1.0
     """Viscous damping (N s/m)."""
+    instability: float = 0.0
+    """Destabilizing stiffness (1/s^2): an extra acceleration ``instability * (pos - goal)``
+    pushes the puck away from the goal. > 0 makes small errors compound (the task built to
+    show the drift of behaviour cloning)."""
     arena: float = 1.0
     """The puck stays in [-arena, arena]^2."""
     goal_range: float = 0.8
@@ -51,6 +55,8 @@ class PointMassConfig:
         for name in ("ctrl_dt", "max_force", "mass", "arena", "radius", "success_tolerance"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}={getattr(self, name)}: must be > 0")
+        if self.instability < 0:
+            raise ValueError(f"instability={self.instability}: must be >= 0")
         if self.episode_length < 1:
             raise ValueError(f"episode_length={self.episode_length}: must be >= 1")
         if not 0 < self.goal_range <= self.arena:
@@ -135,7 +141,9 @@ class PointMass:
         applied, info = randomize.unmodeled_action(action, info, cfg.randomization.unmodeled, k_act)
         force = cfg.max_force * params["actuator_gain"] * applied
         mass = cfg.mass * params["object_mass"]
-        vel = state.data["vel"] + cfg.ctrl_dt * (force - cfg.damping * state.data["vel"]) / mass
+        push = cfg.instability * (state.data["pos"] - info["goal"])
+        accel = (force - cfg.damping * state.data["vel"]) / mass + push
+        vel = state.data["vel"] + cfg.ctrl_dt * accel
         pos = jp.clip(state.data["pos"] + cfg.ctrl_dt * vel, -cfg.arena, cfg.arena)
         vel = jp.where(jp.abs(pos) >= cfg.arena, 0.0, vel)
         data = {"pos": pos, "vel": vel}
@@ -219,3 +227,39 @@ class PointMass:
 
 def default_config() -> PointMassConfig:
     return PointMassConfig()
+
+
+def expert(env: PointMass, omega: float = 4.0, std: float = 0.1) -> Any:
+    """An analytic teacher: a critically damped PD law on the privileged state.
+
+    It reads only ``obs["privileged"]`` (true position, velocity, goal and physics
+    parameters) and cancels damping and ``instability`` exactly, so it is a strong
+    expert for DAgger tests without PPO training. Returns
+    ``policy(obs [B, ...], carry, key) -> (action [B, 2], carry, {"mean", "std"})``.
+    """
+    cfg, layout = env.config, env.privileged_layout
+    offsets = _physics_offsets(env)
+
+    def policy(obs: dict[str, jax.Array], carry: Any, key: jax.Array) -> tuple:
+        p = obs["privileged"]
+        err, vel = -p[..., layout["to_goal"]], p[..., layout["object_vel"]]
+        physics = p[..., layout["physics"]]
+        gain = physics[..., offsets["actuator_gain"]]
+        mass = cfg.mass * physics[..., offsets["object_mass"]]
+        accel = -(omega**2) * err - 2 * omega * vel - cfg.instability * err
+        force = mass * accel + cfg.damping * vel
+        mean = jp.clip(force / (cfg.max_force * gain), -1.0, 1.0)
+        return mean, carry, {"mean": mean, "std": jp.full_like(mean, std)}
+
+    return policy
+
+
+def _physics_offsets(env: PointMass) -> dict[str, slice]:
+    """Where each physics parameter sits in ``randomize.physics_vector``."""
+    nominal = randomize.nominal_params(env.dims)
+    out, start = {}, 0
+    for k in randomize.PHYSICS_KEYS:
+        n = int(np.size(nominal[k]))
+        out[k] = slice(start, start + n)
+        start += n
+    return out

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import tyro
 
 from pipelines import runtime
+from pipelines.distill_stage import DistillStageConfig
 from pipelines.teacher_stage import TeacherStageConfig
 
 
@@ -121,10 +122,36 @@ def run_teacher(cmd: TeacherCommand) -> None:
     print(json.dumps(summary, indent=2))
 
 
+@dataclasses.dataclass(frozen=True)
+class DistillCommand(DistillStageConfig):
+    """Distill the run directory's teacher into a student with DAgger (needs `dexdistill teacher`)."""
+
+    run_dir: str = ""
+    """Run directory holding a trained teacher; rerunning the same command resumes."""
+    preset: str | None = None
+    """Tuned starting point (see pipelines/presets.py; default: the task's); flags override it."""
+    force: bool = False
+    """Reuse a run directory whose distill stage was created with a different config."""
+
+    def stage(self) -> DistillStageConfig:
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(DistillStageConfig)}
+        return DistillStageConfig(**fields)
+
+
+def run_distill(cmd: DistillCommand) -> None:
+    from pipelines import distill_stage
+
+    if not cmd.run_dir:
+        raise ValueError("--run-dir: required (a run directory with a trained teacher)")
+    summary = distill_stage.run(cmd.run_dir, cmd.stage(), force=cmd.force)
+    print(json.dumps(summary, indent=2))
+
+
 COMMANDS: dict[str, tuple[type, Callable[[Any], None]]] = {
     "envs": (EnvsCommand, run_envs),
     "bench": (BenchCommand, run_bench),
     "teacher": (TeacherCommand, run_teacher),
+    "distill": (DistillCommand, run_distill),
 }
 
 
@@ -139,18 +166,32 @@ def _peek(argv: list[str], flag: str) -> str | None:
 
 def _default(name: str, argv: list[str]) -> Any:
     """Defaults of a command, taken from ``--preset`` (or the task's default preset)."""
-    if name != "teacher":
+    if name not in ("teacher", "distill"):
         return None
     from pipelines import presets
 
-    preset_name = _peek(argv, "--preset") or presets.default_for(
-        _peek(argv, "--env") or "dclaw_valve"
-    )
+    env = _peek(argv, "--env") or _run_dir_env(_peek(argv, "--run-dir")) or "dclaw_valve"
+    preset_name = _peek(argv, "--preset") or presets.default_for(env)
     preset = presets.get(preset_name)
+    if name == "distill":
+        return DistillCommand(dagger=preset.dagger, preset=preset_name)
     overrides = tuple(f"{k}={v!r}" for k, v in preset.env_overrides)
     return TeacherCommand(
         env=preset.env, ppo=preset.ppo, env_overrides=overrides, preset=preset_name
     )
+
+
+def _run_dir_env(run_dir: str | None) -> str | None:
+    """The task of the teacher recorded in ``run_dir/config.json``, if any."""
+    if not run_dir:
+        return None
+    from pathlib import Path
+
+    path = Path(run_dir) / "config.json"
+    try:
+        return json.loads(path.read_text())["teacher"]["config"]["env"]
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def _usage() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from distill.dagger import DAggerConfig
 from teacher.networks import NetworkConfig
 from teacher.ppo import PPOConfig
 
@@ -21,6 +22,8 @@ class Preset:
     env: str
     ppo: PPOConfig
     env_overrides: tuple[tuple[str, Any], ...] = ()
+    dagger: DAggerConfig = DAggerConfig()
+    """Distillation settings (``dexdistill distill``)."""
     description: str = ""
 
 
@@ -40,6 +43,7 @@ PRESETS: dict[str, Preset] = {
             discount=0.95,
             network=_SMALL_NET,
         ),
+        dagger=DAggerConfig(iterations=10, num_envs=64, unroll_length=40, capacity=1024),
         description="point_mass, learned in ~15 s on a CPU (tests, smoke runs)",
     ),
     "dclaw_valve_cpu": Preset(

@@ -26,8 +26,14 @@ def make_evaluator(
     make_policy: PolicyFactory,
     num_episodes: int,
     init_carry: Callable[[int], Any] = lambda b: None,
+    reference: Callable | None = None,
 ) -> Callable[[Any, jax.Array], dict[str, jax.Array]]:
-    """Returns jitted ``evaluate(params, rng) -> {name: [num_episodes]}`` for an unbatched ``env``."""
+    """Returns jitted ``evaluate(params, rng) -> {name: [num_episodes]}`` for an unbatched ``env``.
+
+    With a ``reference`` policy (e.g. the teacher, feed-forward), each episode also
+    reports ``action_error``: the mean over its steps of ``|mean - reference mean|^2``
+    on the states the evaluated policy visits.
+    """
     reset = jax.vmap(env.reset)
     step = jax.vmap(env.step)
     horizon = env.episode_length
@@ -40,15 +46,25 @@ def make_evaluator(
         ret = jp.zeros((num_episodes,))
         length = jp.zeros((num_episodes,))
         final = jax.tree.map(jp.zeros_like, state.metrics)
+        final["action_error"] = jp.zeros((num_episodes,))
 
         def body(carry: tuple, key: jax.Array) -> tuple[tuple, None]:
             state, pcarry, alive, ret, length, final = carry
-            action, pcarry, _ = policy(state.obs, pcarry, key)
+            action, pcarry, extras = policy(state.obs, pcarry, key)
+            if reference is not None:
+                ref_mean = reference(state.obs, None, key)[2]["mean"]
+                err = jp.sum((extras["mean"] - ref_mean) ** 2, axis=-1)
+                final = {**final, "action_error": final["action_error"] + alive * err}
             nxt: State = step(state, action)
             ret = ret + alive * nxt.reward
             length = length + alive
             ending = alive * nxt.done
-            final = jax.tree.map(lambda f, m: jp.where(ending > 0, m, f), final, nxt.metrics)
+            ended = jax.tree.map(
+                lambda f, m: jp.where(ending > 0, m, f),
+                {k: final[k] for k in nxt.metrics},
+                nxt.metrics,
+            )
+            final = {**final, **ended}
             alive = alive * (1.0 - nxt.done)
             return (nxt, pcarry, alive, ret, length, final), None
 
@@ -56,8 +72,13 @@ def make_evaluator(
         (state, _, alive, ret, length, final), _ = jax.lax.scan(
             body, carry0, jax.random.split(k_act, horizon)
         )
-        final = jax.tree.map(lambda f, m: jp.where(alive > 0, m, f), final, state.metrics)
-        return {"return": ret, "length": length, **final}
+        ended = {k: jp.where(alive > 0, state.metrics[k], final[k]) for k in state.metrics}
+        out = {"return": ret, "length": length, **final, **ended}
+        if reference is None:
+            out.pop("action_error")
+        else:
+            out["action_error"] = out["action_error"] / jp.maximum(length, 1.0)
+        return out
 
     return jax.jit(evaluate)
 

@@ -1,0 +1,373 @@
+"""The distillation stage: DAgger from the run directory's teacher, resumable, plus loading.
+
+Run directory layout written here (next to the teacher's)::
+
+    DIR/student/checkpoints/<n>/   orbax: the whole DistillState + JSON metadata (iteration,
+                                   beta, dataset cursor, last success), n = iteration
+    DIR/student/metrics.jsonl      one line per DAgger iteration
+    DIR/student/tb/                TensorBoard event files
+    DIR/student/eval.json          final evaluation: student vs teacher on the same episodes
+    DIR/dataset/                   TFDS array_record dataset, RLDS layout (pipelines/dataset.py)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+import envs
+from distill import dagger as dagger_lib
+from distill.schedules import next_beta
+from envs import wrappers
+from pipelines import config_io, teacher_stage
+from pipelines import dataset as dataset_lib
+from pipelines.checkpoints import Checkpointer
+from pipelines.logs import MetricsLog, Progress
+from student.networks import StudentConfig, StudentNetworks, make_networks, make_policy
+from teacher import evaluate as eval_lib
+
+STUDENTS = {"keypoints": "keypoints", "pointcloud": "point_cloud"}
+AUX_PARTS = ("object_pos", "object_quat")
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillStageConfig:
+    """Options of ``dexdistill distill``."""
+
+    student: Literal["keypoints", "pointcloud"] = "keypoints"
+    """What the student sees of the object (sets ``dagger.student.modality``)."""
+    dagger: dagger_lib.DAggerConfig = dagger_lib.DAggerConfig()
+    env_overrides: tuple[str, ...] = ()
+    """Env overrides on top of the teacher's env config, ``KEY=VALUE`` (dotted keys), e.g.
+    ``point_cloud.source=raycast`` for a depth-camera point cloud."""
+    eval_every: int = 1
+    """Iterations between student evaluations (0: only at the end). The ``success_gated``
+    beta schedule uses the latest evaluation."""
+    eval_episodes: int = 64
+    final_eval_episodes: int = 256
+    checkpoint_every: int = 1
+    """Iterations between checkpoints (also written at the end). Each waits for the dataset."""
+    write_dataset: bool = True
+    """Write the aggregated data to ``DIR/dataset/`` (TFDS, array_record, RLDS layout)."""
+    max_minutes: float = 0.0
+    """Stop (and checkpoint) after this much wall-clock; 0: no limit. Rerun to continue."""
+
+    def validate(self) -> None:
+        if self.student not in STUDENTS:
+            raise ValueError(f"student={self.student!r}: allowed values are {list(STUDENTS)}")
+        for name in ("eval_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)}: must be >= 0")
+        for name in ("eval_episodes", "final_eval_episodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
+        if self.dagger.beta.kind == "success_gated" and self.eval_every != 1:
+            raise ValueError("eval_every: must be 1 with dagger.beta.kind='success_gated'")
+        config_io.check_types(self)
+        self.dagger.validate()
+
+    def student_config(self, aux_size: int) -> StudentConfig:
+        """The student architecture with the modality and auxiliary head resolved."""
+        aux = aux_size if self.dagger.fit.aux_weight > 0 else self.dagger.student.aux_outputs
+        return dataclasses.replace(
+            self.dagger.student, modality=STUDENTS[self.student], aux_outputs=aux
+        )
+
+    def env_config(self, teacher_cfg: teacher_stage.TeacherStageConfig) -> Any:
+        """The teacher's task config (with observations the student needs), then overrides."""
+        full = dataclasses.replace(teacher_cfg, skip_unread_point_cloud=False).env_config()
+        config = envs.with_overrides(full, config_io.parse_overrides(self.env_overrides))
+        if self.student == "keypoints":
+            config = envs.with_overrides(config, {"point_cloud.source": "none"})
+        config.validate()
+        return config
+
+
+def aux_target_fn(env: Any) -> tuple[Any, int]:
+    """(``obs -> [B, K]`` object pose from the privileged vector, ``K``): the aux head's target."""
+    layout = env.privileged_layout
+    parts = [layout[k] for k in AUX_PARTS if k in layout]
+
+    def target(obs: dict[str, jax.Array]) -> jax.Array:
+        return jp.concatenate([obs["privileged"][..., s] for s in parts], axis=-1)
+
+    return target, sum(s.stop - s.start for s in parts)
+
+
+def shard(ds: dagger_lib.DistillState, mesh: Mesh, num_envs: int) -> dagger_lib.DistillState:
+    """Splits the env batch of the rollout carry across devices; replicates the rest."""
+    if num_envs % mesh.size:
+        raise ValueError(
+            f"dagger.num_envs={num_envs}: must be a multiple of the device count {mesh.size}"
+        )
+    batched = NamedSharding(mesh, PartitionSpec("data"))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    carry = jax.tree.map(
+        lambda x: jax.device_put(x, batched if x.ndim and x.shape[0] == num_envs else replicated),
+        ds.carry,
+    )
+    rest = jax.tree.map(lambda x: jax.device_put(x, replicated), ds.replace(carry=None))
+    return rest.replace(carry=carry)
+
+
+@dataclasses.dataclass
+class Setup:
+    """Everything the stage builds from the run directory and config."""
+
+    teacher: teacher_stage.LoadedTeacher
+    base: Any
+    env: Any
+    nets: StudentNetworks
+    cfg: dagger_lib.DAggerConfig
+    rollout: Any
+    iteration: Any
+    aux_size: int
+
+
+def build(run_dir: Path, cfg: DistillStageConfig) -> Setup:
+    teacher = teacher_stage.load(run_dir)
+    env_cfg = cfg.env_config(teacher.stage_config)
+    base = envs.make(teacher.env_name, env_cfg)
+    aux_fn, aux_size = aux_target_fn(base)
+    dcfg = dataclasses.replace(cfg.dagger, student=cfg.student_config(aux_size))
+    dcfg.student.validate(frozenset(base.observation_spec))
+    env = wrappers.wrap_for_training(base, dcfg.num_envs)
+    nets = make_networks(dcfg.student, base.observation_spec, base.action_size)
+    rollout, iteration = dagger_lib.make_iteration(
+        env, teacher.policy(deterministic=True), nets, dcfg, aux_target=aux_fn
+    )
+    return Setup(teacher, base, env, nets, dcfg, rollout, iteration, aux_size)
+
+
+def _resolved(cfg: DistillStageConfig, setup: Setup) -> DistillStageConfig:
+    return dataclasses.replace(cfg, dagger=setup.cfg)
+
+
+def _evaluators(setup: Setup, episodes: int) -> tuple[Any, Any]:
+    nets, teacher = setup.nets, setup.teacher.policy(deterministic=True)
+    student_eval = eval_lib.make_evaluator(
+        setup.base,
+        lambda p: make_policy(nets, p, deterministic=True),
+        episodes,
+        nets.initial_carry,
+        reference=teacher,
+    )
+    teacher_eval = eval_lib.make_evaluator(setup.base, lambda _: teacher, episodes)
+    return student_eval, teacher_eval
+
+
+def _teacher_reference(stage_dir: Path, teacher_eval: Any, key: jax.Array, name: str) -> dict:
+    """Teacher results on the evaluation episodes (cached in ``stage_dir``)."""
+    path = stage_dir / f"teacher_{name}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    summary = eval_lib.summarize(jax.device_get(teacher_eval(None, key)))
+    dataset_lib.write_json_atomic(path, summary)
+    return summary
+
+
+EVAL_KEY = 77_777
+FINAL_KEY = 123_456
+
+
+def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> dict[str, Any]:
+    """Runs (or resumes) DAgger in ``run_dir`` against its teacher; returns the final evaluation."""
+    cfg.validate()
+    run_dir = Path(run_dir)
+    setup = build(run_dir, cfg)
+    resolved = _resolved(cfg, setup)
+    teacher_stage.write_config(run_dir, "distill", resolved, setup.base.config, force)
+    stage_dir = run_dir / "student"
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    dcfg = setup.cfg
+    mesh = teacher_stage.ppo.make_mesh()
+    ds = shard(
+        dagger_lib.init_state(setup.env, setup.nets, setup.rollout, dcfg), mesh, dcfg.num_envs
+    )
+    ckpt = Checkpointer(stage_dir / "checkpoints")
+    log = MetricsLog(stage_dir / "metrics.jsonl")
+    meta: dict[str, Any] = {"iteration": 0, "beta": 1.0, "student_success": 0.0}
+    if ckpt.latest_step() is not None:
+        ds, meta = ckpt.restore(ds)
+        log.truncate_after(int(meta["iteration"]))
+        if meta.get("finished") and (stage_dir / "eval.json").exists():
+            print(f"distill: already finished at iteration {meta['iteration']}; nothing to do")
+            return json.loads((stage_dir / "eval.json").read_text())
+        print(f"distill: resuming from iteration {meta['iteration']}")
+    start = int(meta["iteration"])
+    cursor = dataset_lib.Cursor.from_json(meta.get("dataset"))
+    writer = _writer(run_dir, cfg, setup, ds, cursor)
+    student_eval, teacher_eval = _evaluators(setup, cfg.eval_episodes)
+    key = jax.random.PRNGKey(EVAL_KEY)
+    teacher_ref = _teacher_reference(stage_dir, teacher_eval, key, "eval")
+    provenance = _provenance(setup, run_dir)
+    progress = Progress(dcfg.iterations, start, "distill")
+    t_start = time.perf_counter()
+    beta, success = float(meta["beta"]), float(meta["student_success"])
+    i, finished = start, start >= dcfg.iterations
+    samples = dcfg.num_envs * dcfg.unroll_length
+    while i < dcfg.iterations:
+        beta = next_beta(dcfg.beta, i, beta, success, teacher_ref["success_rate"])
+        t0 = time.perf_counter()
+        ds, seq, metrics = setup.iteration(ds, jp.asarray(beta, jp.float32))
+        if writer is not None:
+            writer.submit(seq, {**provenance, "iteration": i, "beta": beta, "student_step": i})
+        metrics = jax.device_get(metrics)
+        dt = time.perf_counter() - t0
+        i += 1
+        _check_finite(metrics, i, ckpt)
+        record: dict[str, Any] = {
+            "iteration": i,
+            "beta": beta,
+            "labelled_samples": i * samples,
+            "iteration_s": dt,
+            "samples_per_s": samples / dt,
+            **{k: float(v) for k, v in metrics.items() if k != "beta"},
+        }
+        if i == start + 1:
+            record["compile_s"] = dt
+        if cfg.eval_every and (i % cfg.eval_every == 0 or i == dcfg.iterations):
+            t1 = time.perf_counter()
+            res = eval_lib.summarize(jax.device_get(student_eval(ds.params, key)))
+            success = res["success_rate"]
+            record.update({f"eval/{k}": v for k, v in res.items()})
+            record["eval_s"] = time.perf_counter() - t1
+            record["teacher/success_rate"] = teacher_ref["success_rate"]
+            record["gap"] = teacher_ref["success_rate"] - success
+        out_of_time = cfg.max_minutes > 0 and time.perf_counter() - t_start > 60 * cfg.max_minutes
+        checkpoint = i == dcfg.iterations or out_of_time
+        checkpoint = checkpoint or (cfg.checkpoint_every and i % cfg.checkpoint_every == 0)
+        if checkpoint:
+            cursor = writer.wait() if writer is not None else cursor
+            record["dataset/episodes"] = cursor.episodes
+            finished = i == dcfg.iterations
+            meta = {
+                "iteration": i,
+                "beta": beta,
+                "student_success": success,
+                "dataset": cursor.to_json(),
+                "finished": finished,
+            }
+            ckpt.save(i, ds, meta)
+        log.write(record)
+        progress.update(1, beta=beta, samples_per_s=record["samples_per_s"], success=success)
+        if out_of_time:
+            break
+    progress.close()
+    if writer is not None:
+        writer.close()
+    if not finished:
+        print(f"distill: stopped at iteration {i}/{dcfg.iterations}; rerun the command to continue")
+        return {"finished": False, "iteration": i}
+    return final_evaluation(stage_dir, setup, ds, cfg)
+
+
+def _check_finite(metrics: dict[str, Any], i: int, ckpt: Checkpointer) -> None:
+    if not np.isfinite(metrics["fit/loss"]):
+        raise FloatingPointError(
+            f"distill stage: non-finite loss at iteration {i}; last good checkpoint kept "
+            f"(step {ckpt.latest_step()}); try a lower --dagger.fit.learning-rate"
+        )
+
+
+def _provenance(setup: Setup, run_dir: Path) -> dict[str, Any]:
+    ckpt = Checkpointer(run_dir / "teacher" / "checkpoints")
+    return {
+        "task": setup.teacher.env_name,
+        "mixing": setup.cfg.mixing,
+        "randomization": json.dumps(config_io.to_dict(setup.base.config.randomization)),
+        "teacher_step": int(ckpt.latest_step() or 0),
+        "seed": setup.cfg.seed,
+    }
+
+
+def _writer(
+    run_dir: Path,
+    cfg: DistillStageConfig,
+    setup: Setup,
+    ds: dagger_lib.DistillState,
+    cursor: dataset_lib.Cursor,
+) -> dataset_lib.DatasetWriter | None:
+    if not cfg.write_dataset:
+        return None
+    example = jax.eval_shape(
+        lambda: dagger_lib.sequence_major(
+            setup.rollout(ds.params, ds.carry, jp.ones(()), jax.random.PRNGKey(0))[1]
+        )
+    )
+    description = (
+        f"DAgger data for {setup.teacher.env_name}: student observations, teacher labels "
+        f"(mean, std), executed actions and provenance per episode. Written by dexdistill."
+    )
+    return dataset_lib.DatasetWriter(run_dir / "dataset", example, cursor, description)
+
+
+def final_evaluation(
+    stage_dir: Path, setup: Setup, ds: dagger_lib.DistillState, cfg: DistillStageConfig
+) -> dict[str, Any]:
+    """Student and teacher on the same ``final_eval_episodes`` fresh episodes; writes eval.json."""
+    student_eval, teacher_eval = _evaluators(setup, cfg.final_eval_episodes)
+    key = jax.random.PRNGKey(FINAL_KEY)
+    teacher = _teacher_reference(stage_dir, teacher_eval, key, "final")
+    res = jax.device_get(student_eval(ds.params, key))
+    summary: dict[str, Any] = {
+        "finished": True,
+        "episodes": cfg.final_eval_episodes,
+        **eval_lib.summarize(res),
+        "action_error": float(np.mean(res["action_error"])),
+        "teacher": teacher,
+        "gap": teacher["success_rate"] - float(np.mean(res["success"])),
+        "ratio": float(np.mean(res["success"])) / max(teacher["success_rate"], 1e-9),
+    }
+    if "consecutive_successes" in res:
+        summary["consecutive_successes"] = eval_lib.dactyl_table(res["consecutive_successes"])
+    dataset_lib.write_json_atomic(stage_dir / "eval.json", summary)
+    return summary
+
+
+@dataclasses.dataclass
+class LoadedStudent:
+    """A student rebuilt from a run directory."""
+
+    env_name: str
+    env_config: Any
+    stage_config: DistillStageConfig
+    nets: StudentNetworks
+    params: Any
+
+    def policy(self, deterministic: bool = True) -> Any:
+        """Pure ``policy(obs [B, ...], carry, key) -> (action, carry, extras)``; extras: mean, std."""
+        return make_policy(self.nets, self.params, deterministic)
+
+    def initial_carry(self, batch: int) -> Any:
+        return self.nets.initial_carry(batch)
+
+
+def load(run_dir: str | Path) -> LoadedStudent:
+    """Rebuilds the student policy from ``run_dir`` alone (config.json + latest checkpoint)."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    if "distill" not in data:
+        raise FileNotFoundError(
+            f"no student in {run_dir}: run `dexdistill distill --run-dir {run_dir}` first"
+        )
+    cfg = config_io.from_dict(DistillStageConfig, data["distill"]["config"])
+    setup = build(run_dir, cfg)
+    ckpt = Checkpointer(run_dir / "student" / "checkpoints")
+    if ckpt.latest_step() is None:
+        raise FileNotFoundError(f"no student checkpoint in {run_dir / 'student' / 'checkpoints'}")
+    template = jax.eval_shape(
+        lambda: dagger_lib.init_state(setup.env, setup.nets, setup.rollout, setup.cfg)
+    )
+    template = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), template)
+    state, _ = ckpt.restore(template)
+    return LoadedStudent(setup.teacher.env_name, setup.base.config, cfg, setup.nets, state.params)

@@ -1,0 +1,175 @@
+"""The ``dexdistill distill`` stage: run dir, dataset, resume after SIGKILL, loading."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from distill.dagger import DAggerConfig
+from pipelines import dataset as dataset_lib
+from pipelines import distill_stage, presets, teacher_stage
+from pipelines.checkpoints import Checkpointer
+
+ITERATIONS = 4
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory) -> Path:
+    """A run directory with a (briefly) trained point_mass teacher."""
+    run_dir = tmp_path_factory.mktemp("teacher")
+    preset = presets.get("tiny")
+    cfg = teacher_stage.TeacherStageConfig(
+        env="point_mass",
+        ppo=dataclasses.replace(preset.ppo, num_timesteps=64 * 10 * 40),
+        eval_every=0,
+        final_eval_episodes=32,
+        timing_breakdown=False,
+    )
+    teacher_stage.run(run_dir, cfg)
+    return run_dir
+
+
+def _copy(teacher_dir: Path, dst: Path) -> Path:
+    shutil.copytree(teacher_dir, dst)
+    return dst
+
+
+def _args(run_dir: Path) -> list[str]:
+    return [
+        "distill",
+        "--preset",
+        "tiny",
+        "--run-dir",
+        str(run_dir),
+        "--dagger.iterations",
+        str(ITERATIONS),
+        "--dagger.num-envs",
+        "16",
+        "--dagger.unroll-length",
+        "20",
+        "--eval-episodes",
+        "16",
+        "--final-eval-episodes",
+        "32",
+    ]
+
+
+def _config() -> distill_stage.DistillStageConfig:
+    return distill_stage.DistillStageConfig(
+        dagger=dataclasses.replace(
+            presets.get("tiny").dagger, iterations=ITERATIONS, num_envs=16, unroll_length=20
+        ),
+        eval_episodes=16,
+        final_eval_episodes=32,
+    )
+
+
+def test_distill_needs_a_teacher(tmp_path):
+    from pipelines import cli
+
+    assert cli.main(["distill", "--run-dir", str(tmp_path)]) == 2
+
+
+def test_distill_stage_writes_dataset_checkpoints_metrics_and_loads(teacher_dir, tmp_path):
+    run_dir = _copy(teacher_dir, tmp_path / "run")
+    summary = distill_stage.run(run_dir, _config())
+    assert summary["finished"] and 0.0 <= summary["success_rate"] <= 1.0
+    assert {"action_error", "gap", "ratio", "teacher"} <= set(summary)
+    lines = [
+        json.loads(x) for x in (run_dir / "student" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["iteration"] for r in lines] == list(range(1, ITERATIONS + 1))
+    assert lines[0]["beta"] == 1.0 and lines[-1]["beta"] < 0.2  # exponential schedule
+    assert "compile_s" in lines[0] and all(r["samples_per_s"] > 0 for r in lines)
+    assert all("eval/success_rate" in r and "eval/action_error_mean" in r for r in lines)
+    source = dataset_lib.load(run_dir / "dataset")
+    assert len(source) == lines[-1]["dataset/episodes"] >= ITERATIONS * 16
+    steps = sum(len(source[i]["steps"]) for i in range(len(source)))
+    assert steps == ITERATIONS * 16 * 20  # every labelled step is on disk, once
+    meta = dataset_lib.episode_arrays(source[len(source) - 1])["episode_metadata"]
+    assert meta["iteration"] == ITERATIONS - 1 and meta["task"] == "point_mass"
+    # the student comes back from the run directory alone, as a pure policy
+    student = distill_stage.load(run_dir)
+    ckpt = Checkpointer(run_dir / "student" / "checkpoints")
+    assert ckpt.latest_step() == ITERATIONS
+    obs = jax.vmap(student_env(run_dir).reset)(jax.random.split(jax.random.PRNGKey(0), 3)).obs
+    action, carry, extras = student.policy()(obs, student.initial_carry(3), jax.random.PRNGKey(1))
+    assert action.shape == (3, 2) and np.all(np.abs(np.asarray(action)) <= 1.0)
+    assert set(extras) >= {"mean", "std"}
+    # rerunning a finished stage does nothing
+    assert distill_stage.run(run_dir, _config()) == summary
+
+
+def student_env(run_dir: Path):
+    import envs
+
+    s = distill_stage.load(run_dir)
+    return envs.make(s.env_name, s.env_config)
+
+
+def test_distill_refuses_a_different_config(teacher_dir, tmp_path):
+    run_dir = _copy(teacher_dir, tmp_path / "run")
+    cfg = _config()
+    setup = distill_stage.build(run_dir, cfg)
+    resolved = distill_stage._resolved(cfg, setup)
+    teacher_stage.write_config(run_dir, "distill", resolved, setup.base.config, force=False)
+    other = dataclasses.replace(cfg, eval_episodes=8)
+    with pytest.raises(ValueError, match="different distill config"):
+        distill_stage.run(run_dir, other)
+
+
+def test_bad_distill_config_names_the_field():
+    with pytest.raises(ValueError, match=r"dagger.mixing='sometimes'"):
+        dataclasses.replace(_config(), dagger=DAggerConfig(mixing="sometimes")).validate()
+    with pytest.raises(ValueError, match="student='depth'"):
+        dataclasses.replace(_config(), student="depth").validate()
+
+
+def test_killed_distillation_resumes_without_lost_or_duplicated_episodes(teacher_dir, tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "pipelines.cli"]
+    full = _copy(teacher_dir, tmp_path / "full")
+    killed = _copy(teacher_dir, tmp_path / "killed")
+    subprocess.run(cmd + _args(full), check=True, env=env, capture_output=True, timeout=600)
+    proc = subprocess.Popen(
+        cmd + _args(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    ckpt_dir = killed / "student" / "checkpoints"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if ckpt_dir.exists() and any(p.name.isdigit() for p in ckpt_dir.iterdir()):
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = Checkpointer(ckpt_dir).latest_step()
+    assert done is not None and done < ITERATIONS, "the run was not interrupted"
+    out = subprocess.run(
+        cmd + _args(killed), check=True, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert "resuming from iteration" in out.stdout
+    a, b = dataset_lib.load(full / "dataset"), dataset_lib.load(killed / "dataset")
+    assert len(a) == len(b)
+    for i in range(len(a)):
+        x, y = dataset_lib.episode_arrays(a[i]), dataset_lib.episode_arrays(b[i])
+        assert x["episode_metadata"] == y["episode_metadata"]
+        for k in ("action", "teacher_action", "reward", "is_first", "is_last"):
+            np.testing.assert_array_equal(x["steps"][k], y["steps"][k])
+    pa = distill_stage.load(full).params
+    pb = distill_stage.load(killed).params
+    for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    ev_a = json.loads((full / "student" / "eval.json").read_text())
+    ev_b = json.loads((killed / "student" / "eval.json").read_text())
+    assert ev_a == ev_b
