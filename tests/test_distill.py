@@ -13,6 +13,7 @@ from distill import dagger
 from distill.fit import LOSSES, action_loss
 from distill.schedules import BetaSchedule, next_beta
 from envs import wrappers
+from envs.point_mass import expert
 from pipelines import presets
 from student.networks import StudentConfig, make_networks
 from student.networks import make_policy as student_policy
@@ -128,3 +129,50 @@ def test_dagger_student_approaches_the_teacher(tiny_teacher):
     for x, y in zip(jax.tree.leaves(before), jax.tree.leaves(teacher_params), strict=True):
         np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(probe_action, teacher(probe, None, jax.random.PRNGKey(0))[0])
+
+
+def test_dagger_beats_behaviour_cloning_on_a_task_built_to_drift():
+    """Unstable point_mass: errors compound, so BC (beta = 1) drifts off the teacher's states.
+
+    Same compiled iteration, same seed and the same number of labelled samples for both;
+    only beta differs. The expert is the analytic PD law (``envs.point_mass.expert``).
+    """
+    overrides = {
+        "instability": 3.5,
+        "randomization.physics.enabled": False,
+        "randomization.unmodeled.enabled": False,
+    }
+    base = envs.make(
+        "point_mass", envs.with_overrides(envs.default_config("point_mass"), overrides)
+    )
+    teacher = expert(base)
+    cfg = dagger.DAggerConfig(
+        iterations=5, num_envs=16, unroll_length=40, student=StudentConfig(memory="none")
+    )
+    env = wrappers.wrap_for_training(base, cfg.num_envs)
+    nets = make_networks(cfg.student, base.observation_spec, base.action_size)
+    rollout, iteration = dagger.make_iteration(env, teacher, nets, cfg)
+    evaluator = eval_lib.make_evaluator(
+        base, lambda p: student_policy(nets, p, True), 256, nets.initial_carry, reference=teacher
+    )
+    teacher_eval = eval_lib.make_evaluator(base, lambda p: teacher, 256)
+    key = jax.random.PRNGKey(5)
+    teacher_success = eval_lib.summarize(jax.device_get(teacher_eval(None, key)))["success_rate"]
+    results = {}
+    for name, schedule in (
+        ("bc", BetaSchedule("constant", value=1.0)),
+        ("dagger", BetaSchedule("exponential", decay=0.5)),
+    ):
+        ds, beta, labels = dagger.init_state(env, nets, rollout, cfg), 1.0, 0
+        for i in range(cfg.iterations):
+            beta = next_beta(schedule, i, beta, 0.0, 1.0)
+            ds, seq, _ = iteration(ds, jp.asarray(beta))
+            labels += seq["teacher_mean"].shape[0] * seq["teacher_mean"].shape[1]
+        results[name] = eval_lib.summarize(jax.device_get(evaluator(ds.params, key)))
+        results[name]["labels"] = labels
+    bc, dg = results["bc"], results["dagger"]
+    assert bc["labels"] == dg["labels"] == 5 * 16 * 40
+    assert teacher_success >= 0.75
+    assert dg["success_rate"] >= bc["success_rate"] + 0.1, results
+    assert dg["success_rate"] >= 0.9 * teacher_success, (results, teacher_success)
+    assert dg["action_error_mean"] < 0.75 * bc["action_error_mean"], results
