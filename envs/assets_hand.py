@@ -27,6 +27,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from envs.geometry import OBJECT_SHAPES, object_half_extents
+
 Vec3 = tuple[float, float, float]
 Range = tuple[float, float]
 
@@ -47,6 +49,23 @@ _GOAL_OFFSET_Y = -0.15  # goal marker beside the hand, on the ring side
 
 _PALM_TOP = _PALM_POS[2] + _PALM_HALF[2]
 PALM_CUBE_POS: Vec3 = (0.015, 0.0, round(_PALM_TOP + _CUBE_HALF + 0.002, 4))
+
+
+def object_rest_pos(object_shape: str = "cube") -> Vec3:
+    """Where the object of ``object_shape`` rests on the palm (just above it); the cube's is
+    :data:`PALM_CUBE_POS`."""
+    if object_shape == "cube":
+        return PALM_CUBE_POS
+    half_z = object_half_extents(object_shape, _CUBE_HALF)[2]
+    return (PALM_CUBE_POS[0], PALM_CUBE_POS[1], round(_PALM_TOP + half_z + 0.002, 4))
+
+
+def _object_geom(object_shape: str) -> str:
+    """MJCF ``type`` and ``size`` of the object (and goal) geom for ``object_shape``."""
+    if object_shape == "sphere":
+        return f'type="sphere" size="{_CUBE_HALF:.6g}"'
+    return f'type="box" size="{_fmt(object_half_extents(object_shape, _CUBE_HALF))}"'
+
 
 # --- joints and actuators ------------------------------------------------------
 _FINGER_RANGES: tuple[Range, ...] = ((-0.47, 0.47), (-0.2, 1.6), (-0.2, 1.7), (-0.2, 1.6))
@@ -195,9 +214,11 @@ def _defaults() -> str:
   </default>"""
 
 
-def _world() -> str:
-    cube_pos = _fmt(PALM_CUBE_POS)
-    goal_pos = _fmt((PALM_CUBE_POS[0], _GOAL_OFFSET_Y, PALM_CUBE_POS[2]))
+def _world(object_shape: str) -> str:
+    rest = object_rest_pos(object_shape)
+    geom = _object_geom(object_shape)
+    cube_pos = _fmt(rest)
+    goal_pos = _fmt((rest[0], _GOAL_OFFSET_Y, rest[2]))
     target = (0.03, 0.0, PALM_CUBE_POS[2])
     depth_pos = (-0.12, 0.0, 0.5)
     track_pos = (0.3, -0.26, 0.4)
@@ -219,11 +240,11 @@ def _world() -> str:
     </body>
     <body name="object" pos="{cube_pos}">
       <freejoint name="object_joint"/>
-      <geom name="object_geom" type="box" size="{_fmt((_CUBE_HALF,) * 3)}"
+      <geom name="object_geom" {geom}
             mass="{_CUBE_MASS}" material="cube_mat" {_CUBE_BITS} group="0"/>
     </body>
     <body name="goal" mocap="true" pos="{goal_pos}">
-      <geom name="goal_geom" type="box" size="{_fmt((_CUBE_HALF,) * 3)}"
+      <geom name="goal_geom" {geom}
             material="goal_mat" contype="0" conaffinity="0" group="4"
             mass="0.001"/>
     </body>
@@ -240,15 +261,15 @@ def _actuators() -> str:
     return "\n  <actuator>\n" + "\n".join(lines) + "\n  </actuator>"
 
 
-def _keyframe() -> str:
-    qpos = HAND_DEFAULT_QPOS + PALM_CUBE_POS + (1.0, 0.0, 0.0, 0.0)
+def _keyframe(object_shape: str) -> str:
+    qpos = HAND_DEFAULT_QPOS + object_rest_pos(object_shape) + (1.0, 0.0, 0.0, 0.0)
     return (
         f'\n  <keyframe>\n    <key name="home" qpos="{_fmt(qpos)}" '
         f'ctrl="{_fmt(HAND_DEFAULT_QPOS)}"/>\n  </keyframe>'
     )
 
 
-def build_hand_mjcf() -> str:
+def build_hand_mjcf(object_shape: str = "cube") -> str:
     """Returns the MJCF XML string of a 16-DoF four-finger hand, palm up, with a cube.
 
     The hand (index, middle, ring, opposable thumb; 4 hinges each) is fixed
@@ -258,7 +279,13 @@ def build_hand_mjcf() -> str:
     actuators share the joints' names and order. The keyframe ``home`` holds
     ``HAND_DEFAULT_QPOS`` with the cube at rest (the model's ``qpos0`` has all
     hand joints at zero).
+
+    ``object_shape`` ``"cuboid"`` (2:1:1, long along the fingers, the cube's volume and
+    mass) or ``"sphere"`` (radius = the cube's half size) replaces the cube; see
+    :func:`envs.geometry.object_half_extents` and :func:`object_rest_pos`.
     """
+    if object_shape not in OBJECT_SHAPES:
+        raise ValueError(f"object_shape={object_shape!r}: allowed values are {list(OBJECT_SHAPES)}")
     return (
         '<mujoco model="dexdistill_hand">\n'
         '  <compiler angle="radian" autolimits="true"/>\n'
@@ -266,8 +293,8 @@ def build_hand_mjcf() -> str:
         'ls_iterations="6"/>'
         + _assets()
         + _defaults()
-        + _world()
+        + _world(object_shape)
         + _actuators()
-        + _keyframe()
+        + _keyframe(object_shape)
         + "\n</mujoco>\n"
     )

@@ -29,6 +29,8 @@ import math
 
 import numpy as np
 
+from envs.geometry import OBJECT_SHAPES, object_half_extents
+
 # --- Dimensions (metres, kilograms) ----------------------------------------
 ARENA_RADIUS = 0.195
 CUBE_HALF_SIZE = 0.0325
@@ -170,13 +172,20 @@ def _actuators_xml(control: str) -> str:
     return "\n    ".join(lines)
 
 
-def _keyframe_xml() -> str:
-    qpos = (*TRIFINGER_DEFAULT_QPOS, 0.0, 0.0, CUBE_HALF_SIZE, 1.0, 0.0, 0.0, 0.0)
-    mpos = _fmt(0.0, 0.0, CUBE_HALF_SIZE)
+def _object_geom(object_shape: str) -> str:
+    """MJCF ``type`` and ``size`` of the object (and goal) geom for ``object_shape``."""
+    if object_shape == "sphere":
+        return f'type="sphere" size="{CUBE_HALF_SIZE:.6g}"'
+    return f'type="box" size="{_fmt(*object_half_extents(object_shape, CUBE_HALF_SIZE))}"'
+
+
+def _keyframe_xml(rest_z: float) -> str:
+    qpos = (*TRIFINGER_DEFAULT_QPOS, 0.0, 0.0, rest_z, 1.0, 0.0, 0.0, 0.0)
+    mpos = _fmt(0.0, 0.0, rest_z)
     return f'<key name="home" qpos="{_fmt(*qpos)}" mpos="{mpos}" mquat="1 0 0 0"/>'
 
 
-def build_trifinger_mjcf(control: str = "position") -> str:
+def build_trifinger_mjcf(control: str = "position", object_shape: str = "cube") -> str:
     """Returns the MJCF XML string of a TriFinger-like platform with a cube.
 
     Args:
@@ -184,13 +193,19 @@ def build_trifinger_mjcf(control: str = "position") -> str:
         units, ctrlrange = joint range, kp = 4 N*m/rad, torque clipped to
         +-0.36 N*m) or ``"torque"`` for motors (``ctrl`` in [-1, 1] scaled by
         the 0.36 N*m max torque).
+      object_shape: ``"cube"`` (default), ``"cuboid"`` (2:1:1, long along x, the cube's
+        volume and mass) or ``"sphere"`` (radius = the cube's half size); see
+        :func:`envs.geometry.object_half_extents`. The object rests on the floor.
 
     Returns:
       The MJCF string; load it with ``mujoco.MjModel.from_xml_string``.
     """
     if control not in ("position", "torque"):
         raise ValueError(f"control must be 'position' or 'torque', got {control!r}")
-    h = CUBE_HALF_SIZE
+    if object_shape not in OBJECT_SHAPES:
+        raise ValueError(f"object_shape={object_shape!r}: allowed values are {list(OBJECT_SHAPES)}")
+    h = object_half_extents(object_shape, CUBE_HALF_SIZE)[2]
+    geom = _object_geom(object_shape)
     fingers = "".join(_finger_xml(i, a) for i, a in enumerate(FINGER_ANGLES))
     depth_pos, track_pos = (0.0, -0.35, 0.45), (0.55, -0.55, 0.5)
     depth_axes = _look_at_xyaxes(depth_pos, (0.0, 0.0, 0.0))
@@ -240,12 +255,12 @@ def build_trifinger_mjcf(control: str = "position") -> str:
 
     <body name="object" pos="0 0 {h:.6g}">
       <freejoint name="object_joint"/>
-      <geom name="object_geom" type="box" size="{_fmt(h, h, h)}" mass="{CUBE_MASS:.6g}"
+      <geom name="object_geom" {geom} mass="{CUBE_MASS:.6g}"
             material="object" group="0" {_OBJECT_BITS}/>
     </body>
 
     <body name="goal" mocap="true" pos="0 0 {h:.6g}">
-      <geom name="goal_geom" type="box" size="{_fmt(h, h, h)}" material="goal"
+      <geom name="goal_geom" {geom} material="goal"
             rgba="0.2 0.9 0.3 0.3" contype="0" conaffinity="0" group="4" mass="0.001"/>
     </body>
   </worldbody>
@@ -255,7 +270,7 @@ def build_trifinger_mjcf(control: str = "position") -> str:
   </actuator>
 
   <keyframe>
-    {_keyframe_xml()}
+    {_keyframe_xml(h)}
   </keyframe>
 </mujoco>
 """

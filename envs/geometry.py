@@ -96,3 +96,33 @@ def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     right /= np.linalg.norm(right)
     up = np.cross(right, fwd)
     return np.stack([right, up, -fwd], axis=1).astype(np.float32)
+
+
+OBJECT_SHAPES: tuple[str, ...] = ("cube", "cuboid", "sphere")
+"""Shapes of the manipulated object of ``trifinger_cube`` and ``hand_cube``."""
+
+
+def object_half_extents(shape: str, half_size: float) -> tuple[float, float, float]:
+    """Half-extents (x, y, z) of the bounding box of an object ``shape`` sized by ``half_size``.
+
+    ``cube``: a cube of half size ``half_size``. ``cuboid``: a 2:1:1 box, long along x, of
+    the cube's volume (half sizes ``2a, a, a`` with ``a = half_size / 2^(1/3)``), so it lies
+    flat and still fits the hand. ``sphere``: radius ``half_size`` (bounding box = the cube).
+    """
+    if shape in ("cube", "sphere"):
+        return (half_size, half_size, half_size)
+    if shape == "cuboid":
+        a = half_size * 2.0 ** (-1.0 / 3.0)
+        return (2.0 * a, a, a)
+    raise ValueError(f"object_shape={shape!r}: allowed values are {list(OBJECT_SHAPES)}")
+
+
+def object_corners(shape: str, half_size: float) -> np.ndarray:
+    """The 8 corners ``[8, 3]`` of the object's bounding box in its body frame (its keypoints).
+
+    For a sphere these are the corners of its bounding cube, turning with the object.
+    """
+    if shape == "cube":
+        return cube_corners(half_size)
+    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+    return (signs * np.asarray(object_half_extents(shape, half_size))).astype(np.float32)

@@ -20,7 +20,7 @@ import numpy as np
 from mujoco import mjx
 
 from envs import geometry
-from envs.assets_hand import HAND_DEFAULT_QPOS, HAND_FINGERS, PALM_CUBE_POS, build_hand_mjcf
+from envs.assets_hand import HAND_DEFAULT_QPOS, HAND_FINGERS, build_hand_mjcf, object_rest_pos
 from envs.mjx_task import ManipulationConfig, MjxTask
 from envs.observations import PointCloudConfig
 
@@ -46,6 +46,10 @@ class HandCubeConfig(ManipulationConfig):
     goal_timeout: int = 200
     """Steps allowed to reach each goal before the episode ends."""
     action_weight: float = 0.0
+    object_shape: str = "cube"
+    """``cube``, ``cuboid`` (2:1:1, long along the fingers, same volume and mass) or
+    ``sphere`` (radius = the cube's half size); the keypoints are the 8 corners of the
+    object's bounding box (robustness evaluation: ``dexdistill evaluate --sweeps object_shape``)."""
     point_cloud: PointCloudConfig = PointCloudConfig(num_points=64, num_goal_points=32)
 
     def validate(self) -> None:
@@ -54,6 +58,11 @@ class HandCubeConfig(ManipulationConfig):
             raise ValueError(f"success_tolerance={self.success_tolerance}: must be in (0, pi)")
         if self.max_consecutive_successes < 1 or self.goal_timeout < 1:
             raise ValueError("max_consecutive_successes and goal_timeout: must be >= 1")
+        if self.object_shape not in geometry.OBJECT_SHAPES:
+            raise ValueError(
+                f"object_shape={self.object_shape!r}: allowed values are "
+                f"{list(geometry.OBJECT_SHAPES)}"
+            )
 
 
 class HandCube(MjxTask):
@@ -66,18 +75,24 @@ class HandCube(MjxTask):
     def __init__(self, config: HandCubeConfig | None = None):
         super().__init__(config or HandCubeConfig())
         self.config: HandCubeConfig
+        self._rest_pos = object_rest_pos(self.config.object_shape)
         goal_body = self.mj_model.body("goal")
         self._goal_vis = np.asarray(goal_body.pos, np.float32).copy()
 
     def build_mjcf(self) -> str:
-        return build_hand_mjcf()
+        return build_hand_mjcf(self.config.object_shape)
 
     def object_keypoints(self) -> np.ndarray:
-        return geometry.cube_corners(CUBE_HALF_SIZE)
+        return geometry.object_corners(self.config.object_shape, CUBE_HALF_SIZE)
+
+    @property
+    def object_half_height(self) -> float:
+        """Half height of the object resting on the palm at nominal scale (m)."""
+        return geometry.object_half_extents(self.config.object_shape, CUBE_HALF_SIZE)[2]
 
     def _new_goal(self, rng: jax.Array) -> dict[str, jax.Array]:
         return {
-            "goal_pos": jp.asarray(PALM_CUBE_POS, jp.float32),
+            "goal_pos": jp.asarray(self._rest_pos, jp.float32),
             "goal_quat": geometry.random_quat(rng),
             "goal_vis_pos": jp.asarray(self._goal_vis),
         }
@@ -88,9 +103,9 @@ class HandCube(MjxTask):
         k_q, k_yaw, k_xy, k_goal = jax.random.split(rng, 4)
         scale = params["object_scale"]
         q_hand = jp.asarray(HAND_DEFAULT_QPOS) + 0.03 * jax.random.normal(k_q, (16,))
-        pos = jp.asarray(PALM_CUBE_POS, jp.float32)
+        pos = jp.asarray(self._rest_pos, jp.float32)
         pos = pos + jp.concatenate(
-            [0.005 * jax.random.normal(k_xy, (2,)), (CUBE_HALF_SIZE * (scale - 1.0))[None]]
+            [0.005 * jax.random.normal(k_xy, (2,)), (self.object_half_height * (scale - 1.0))[None]]
         )
         quat = geometry.yaw_quat(jax.random.uniform(k_yaw, maxval=2 * jp.pi))
         qpos = jp.asarray(self.mj_model.qpos0, jp.float32)
@@ -111,7 +126,7 @@ class HandCube(MjxTask):
         pos, quat = self.object_pose(data)
         rot_error = geometry.rotation_angle(quat, info["goal_quat"])
         reached = rot_error < cfg.success_tolerance
-        rest_z = PALM_CUBE_POS[2]
+        rest_z = self._rest_pos[2]
         dropped = pos[2] < rest_z - cfg.drop_height
         reward = (
             info["prev_rot_error"]

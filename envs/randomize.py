@@ -78,11 +78,15 @@ class UnmodeledEffects:
 
     enabled: bool = True
     max_action_delay: int = 1
-    """Per-episode delay drawn uniformly from {0, ..., max} control steps."""
+    """Per-episode delay drawn uniformly from {min_action_delay, ..., max} control steps."""
+    min_action_delay: int = 0
+    """Smallest per-episode delay; set both to ``d`` to fix the delay at ``d`` steps."""
     action_noise: float = 0.02
     """Per-step Gaussian noise on the normalized action."""
     backlash: float = 0.02
     """Max per-episode dead band (normalized action units) of a play-type backlash."""
+    min_backlash: float = 0.0
+    """Smallest per-episode dead band; the band is drawn uniformly from [min_backlash, backlash]."""
     object_force: float = 0.5
     """Std of a random force on the object, in units of its weight."""
     object_torque: float = 0.002
@@ -149,6 +153,14 @@ def validate(cfg: RandomizationConfig, prefix: str = "randomization") -> None:
                 raise ValueError(f"{name}={value!r}: must be >= 0")
             elif f.name.endswith(("probability", "dropout")) and value > 1:
                 raise ValueError(f"{name}={value!r}: a probability must be in [0, 1]")
+    un, pre = cfg.unmodeled, f"{prefix}.unmodeled"
+    if un.min_action_delay > un.max_action_delay:
+        raise ValueError(
+            f"{pre}.min_action_delay={un.min_action_delay}: must be <= "
+            f"max_action_delay={un.max_action_delay}"
+        )
+    if un.min_backlash > un.backlash:
+        raise ValueError(f"{pre}.min_backlash={un.min_backlash}: must be <= backlash={un.backlash}")
 
 
 # --------------------------------------------------------------------------- sampling
@@ -213,8 +225,9 @@ def sample_params(
         p["gravity"] = rot @ jp.array([0.0, 0.0, -1.0]) * g
     un = cfg.unmodeled
     if un.enabled:
-        p["action_delay"] = jax.random.randint(next(keys), (), 0, un.max_action_delay + 1)
-        p["backlash"] = _uniform(next(keys), (0.0, un.backlash))
+        delay = (un.min_action_delay, un.max_action_delay + 1)
+        p["action_delay"] = jax.random.randint(next(keys), (), *delay)
+        p["backlash"] = _uniform(next(keys), (un.min_backlash, un.backlash))
     ob = cfg.observation
     if ob.enabled:
         n = jax.random.normal

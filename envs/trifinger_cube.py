@@ -58,6 +58,10 @@ class TriFingerCubeConfig(ManipulationConfig):
     lgsk_offset: float = 2.0
     success_threshold: float = 0.02
     """Mean corner distance (m) counted as success."""
+    object_shape: str = "cube"
+    """``cube``, ``cuboid`` (2:1:1, same volume and mass) or ``sphere`` (radius = the cube's
+    half size); the keypoints are the 8 corners of the object's bounding box (robustness
+    evaluation: ``dexdistill evaluate --sweeps object_shape``)."""
     point_cloud: PointCloudConfig = PointCloudConfig(num_points=64, num_goal_points=32)
 
     def validate(self) -> None:
@@ -66,6 +70,7 @@ class TriFingerCubeConfig(ManipulationConfig):
             ("control", CONTROLS),
             ("goal_orientation", GOAL_ORIENTATIONS),
             ("reward_representation", REWARD_REPRESENTATIONS),
+            ("object_shape", geometry.OBJECT_SHAPES),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(
@@ -92,10 +97,15 @@ class TriFingerCube(MjxTask):
         self.config: TriFingerCubeConfig
 
     def build_mjcf(self) -> str:
-        return build_trifinger_mjcf(self.config.control)
+        return build_trifinger_mjcf(self.config.control, self.config.object_shape)
 
     def object_keypoints(self) -> np.ndarray:
-        return geometry.cube_corners(CUBE_HALF_SIZE)
+        return geometry.object_corners(self.config.object_shape, CUBE_HALF_SIZE)
+
+    @property
+    def object_half_height(self) -> float:
+        """Half height of the object resting on the floor at nominal scale (m)."""
+        return geometry.object_half_extents(self.config.object_shape, CUBE_HALF_SIZE)[2]
 
     def _random_xy(self, rng: jax.Array) -> jax.Array:
         k_r, k_t = jax.random.split(rng)
@@ -117,7 +127,7 @@ class TriFingerCube(MjxTask):
         cfg = self.config
         k_xy, k_yaw, k_q, k_gxy, k_gz, k_gq = jax.random.split(rng, 6)
         scale = params["object_scale"]
-        half = CUBE_HALF_SIZE * scale
+        half = self.object_half_height * scale
         cube_pos = jp.concatenate([self._random_xy(k_xy), half[None]])
         cube_quat = geometry.yaw_quat(jax.random.uniform(k_yaw, maxval=2 * jp.pi))
         q_fingers = jp.asarray(TRIFINGER_DEFAULT_QPOS) + 0.05 * jax.random.normal(k_q, (9,))

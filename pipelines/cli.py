@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import ctypes.util
+import os
+
+if (
+    "MUJOCO_GL" not in os.environ
+    and not os.environ.get("DISPLAY")
+    and ctypes.util.find_library("EGL")
+):
+    os.environ["MUJOCO_GL"] = "egl"  # headless offscreen rendering for report videos
+
 import dataclasses
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import tyro
 
 from pipelines import runtime
 from pipelines.distill_stage import DistillStageConfig
+from pipelines.evaluate_stage import EvaluateConfig
+from pipelines.run_pipeline import RunConfig
 from pipelines.teacher_stage import TeacherStageConfig
 
 
@@ -30,7 +43,8 @@ class EnvsCommand:
 class BenchCommand:
     """Benchmarks; ``dexdistill bench envs`` measures environment throughput."""
 
-    target: tyro.conf.Positional[Literal["envs"]] = "envs"
+    target: tyro.conf.Positional[Literal["envs", "distill"]] = "envs"
+    """``envs``: env throughput; ``distill``: DAgger labelling/aggregation cost."""
     tasks: tuple[str, ...] = ("point_mass", "dclaw_valve", "trifinger_cube", "hand_cube")
     batch_sizes: tuple[int, ...] = (1, 64, 1024)
     steps: int = 20
@@ -83,6 +97,18 @@ def run_envs(cmd: EnvsCommand) -> None:
 
 def run_bench(cmd: BenchCommand) -> None:
     from pipelines import bench
+
+    if cmd.target == "distill":
+        from pipelines import bench_distill
+
+        out = cmd.out if cmd.out != "bench_out/envs.json" else "bench_out/distill.json"
+        tasks = cmd.tasks if cmd.tasks != BenchCommand.tasks else ("point_mass", "dclaw_valve")
+        batches = cmd.batch_sizes if cmd.batch_sizes != BenchCommand.batch_sizes else (64,)
+        bench_distill.run(
+            bench_distill.BenchDistillConfig(tasks=tasks, batch_sizes=batches, out=out)
+        )
+        print(f"wrote {out}")
+        return
 
     cfg = bench.BenchEnvsConfig(
         tasks=cmd.tasks,
@@ -147,11 +173,115 @@ def run_distill(cmd: DistillCommand) -> None:
     print(json.dumps(summary, indent=2))
 
 
+@dataclasses.dataclass(frozen=True)
+class RunCommand(RunConfig):
+    """Teacher -> distill -> evaluate -> report in one run directory (skips finished stages)."""
+
+    run_dir: str = "runs/quickstart"
+    """Run directory; rerunning the same command resumes an interrupted stage."""
+    preset: str = "quickstart"
+    """Tuned settings for every stage (see pipelines/presets.py); flags override them."""
+    force: bool = False
+    """Reuse a run directory created with a different config."""
+
+    def config(self) -> RunConfig:
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(RunConfig)}
+        return RunConfig(**fields)
+
+
+def run_run(cmd: RunCommand) -> None:
+    from pipelines import run_pipeline
+
+    summary = run_pipeline.run(cmd.run_dir, cmd.config(), force=cmd.force)
+    print(json.dumps(summary, indent=2))
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateCommand(EvaluateConfig):
+    """Evaluate the run directory's teacher or student on fresh episodes (+ robustness sweeps)."""
+
+    run_dir: str = ""
+    """Run directory holding the policy to evaluate."""
+
+
+def run_evaluate(cmd: EvaluateCommand) -> None:
+    from pipelines import evaluate_stage
+
+    if not cmd.run_dir:
+        raise ValueError("--run-dir: required (a run directory with a trained policy)")
+    fields = {f.name: getattr(cmd, f.name) for f in dataclasses.fields(EvaluateConfig)}
+    result = evaluate_stage.run(cmd.run_dir, EvaluateConfig(**fields))
+    print(evaluate_stage.format_table(result))
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportCommand:
+    """Write DIR/report/report.md with plots, tables and a rendered student episode."""
+
+    run_dir: str = ""
+    """Run directory to report on."""
+    video: bool = True
+    """Render one student episode (needs OpenGL: MUJOCO_GL=egl on a headless machine)."""
+
+
+def run_report(cmd: ReportCommand) -> None:
+    from pipelines import report
+
+    if not cmd.run_dir:
+        raise ValueError("--run-dir: required (a run directory to report on)")
+    video_policy = None
+    if cmd.video and (Path(cmd.run_dir) / "student" / "checkpoints").exists():
+        import envs
+        from pipelines import distill_stage
+
+        loaded = distill_stage.load(cmd.run_dir)
+        env = envs.make(loaded.env_name, loaded.env_config)
+        video_policy = (env, loaded.policy(), loaded.initial_carry)
+    print(report.write_report(cmd.run_dir, video=cmd.video, video_policy=video_policy))
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportCommand:
+    """Export the student as a standalone folder (params + config + obs spec + numpy inference)."""
+
+    run_dir: str = ""
+    """Run directory holding a distilled student."""
+    out: str = ""
+    """Output folder (default: DIR/export)."""
+
+
+def run_export(cmd: ExportCommand) -> None:
+    from pipelines import distill_stage
+    from pipelines.export import export_student
+
+    if not cmd.run_dir:
+        raise ValueError("--run-dir: required (a run directory with a distilled student)")
+    import envs
+
+    loaded = distill_stage.load(cmd.run_dir)
+    env = envs.make(loaded.env_name, loaded.env_config)
+    out = Path(cmd.out or Path(cmd.run_dir) / "export")
+    meta = {"task": loaded.env_name, "run_dir": str(Path(cmd.run_dir).absolute())}
+    path = export_student(
+        loaded.nets.config, loaded.params, env.observation_spec, env.action_size, out, meta
+    )
+    info = json.loads((path / "student.json").read_text())
+    lat = info.get("latency", {})
+    print(
+        f"exported to {path}; CPU latency per step (batch 1): median "
+        f"{lat.get('median_us', float('nan')):.0f} us, p90 {lat.get('p90_us', float('nan')):.0f} us"
+    )
+
+
 COMMANDS: dict[str, tuple[type, Callable[[Any], None]]] = {
+    "run": (RunCommand, run_run),
     "envs": (EnvsCommand, run_envs),
-    "bench": (BenchCommand, run_bench),
     "teacher": (TeacherCommand, run_teacher),
     "distill": (DistillCommand, run_distill),
+    "evaluate": (EvaluateCommand, run_evaluate),
+    "report": (ReportCommand, run_report),
+    "export": (ExportCommand, run_export),
+    "bench": (BenchCommand, run_bench),
 }
 
 
@@ -166,27 +296,29 @@ def _peek(argv: list[str], flag: str) -> str | None:
 
 def _default(name: str, argv: list[str]) -> Any:
     """Defaults of a command, taken from ``--preset`` (or the task's default preset)."""
-    if name not in ("teacher", "distill"):
+    if name not in ("teacher", "distill", "run"):
         return None
-    from pipelines import presets
+    from pipelines import presets, run_pipeline
 
+    if name == "run":
+        preset_name = _peek(argv, "--preset") or "quickstart"
+        return RunCommand(**_fields(run_pipeline.from_preset(preset_name)), preset=preset_name)
     env = _peek(argv, "--env") or _run_dir_env(_peek(argv, "--run-dir")) or "dclaw_valve"
     preset_name = _peek(argv, "--preset") or presets.default_for(env)
     preset = presets.get(preset_name)
     if name == "distill":
-        return DistillCommand(dagger=preset.dagger, preset=preset_name)
-    overrides = tuple(f"{k}={v!r}" for k, v in preset.env_overrides)
-    return TeacherCommand(
-        env=preset.env, ppo=preset.ppo, env_overrides=overrides, preset=preset_name
-    )
+        return DistillCommand(**_fields(preset.distill_config()), preset=preset_name)
+    return TeacherCommand(**_fields(preset.teacher_config()), preset=preset_name)
+
+
+def _fields(config: Any) -> dict[str, Any]:
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
 
 
 def _run_dir_env(run_dir: str | None) -> str | None:
     """The task of the teacher recorded in ``run_dir/config.json``, if any."""
     if not run_dir:
         return None
-    from pathlib import Path
-
     path = Path(run_dir) / "config.json"
     try:
         return json.loads(path.read_text())["teacher"]["config"]["env"]

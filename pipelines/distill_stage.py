@@ -164,12 +164,15 @@ def _evaluators(setup: Setup, episodes: int) -> tuple[Any, Any]:
     return student_eval, teacher_eval
 
 
-def _teacher_reference(stage_dir: Path, teacher_eval: Any, key: jax.Array, name: str) -> dict:
+def _teacher_reference(
+    stage_dir: Path, teacher_eval: Any, key: jax.Array, name: str, episodes: int, chunk: int
+) -> dict:
     """Teacher results on the evaluation episodes (cached in ``stage_dir``)."""
     path = stage_dir / f"teacher_{name}.json"
     if path.exists():
         return json.loads(path.read_text())
-    summary = eval_lib.summarize(jax.device_get(teacher_eval(None, key)))
+    res = eval_lib.evaluate_chunks(teacher_eval, None, key, episodes, chunk)
+    summary = eval_lib.summarize(res)
     dataset_lib.write_json_atomic(path, summary)
     return summary
 
@@ -207,7 +210,8 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
     writer = _writer(run_dir, cfg, setup, ds, cursor)
     student_eval, teacher_eval = _evaluators(setup, cfg.eval_episodes)
     key = jax.random.PRNGKey(EVAL_KEY)
-    teacher_ref = _teacher_reference(stage_dir, teacher_eval, key, "eval")
+    n = cfg.eval_episodes
+    teacher_ref = _teacher_reference(stage_dir, teacher_eval, key, "eval", n, n)
     provenance = _provenance(setup, run_dir)
     progress = Progress(dcfg.iterations, start, "distill")
     t_start = time.perf_counter()
@@ -267,7 +271,7 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
     if not finished:
         print(f"distill: stopped at iteration {i}/{dcfg.iterations}; rerun the command to continue")
         return {"finished": False, "iteration": i}
-    return final_evaluation(stage_dir, setup, ds, cfg)
+    return final_evaluation(stage_dir, setup, ds, cfg, (student_eval, teacher_eval))
 
 
 def _check_finite(metrics: dict[str, Any], i: int, ckpt: Checkpointer) -> None:
@@ -311,13 +315,21 @@ def _writer(
 
 
 def final_evaluation(
-    stage_dir: Path, setup: Setup, ds: dagger_lib.DistillState, cfg: DistillStageConfig
+    stage_dir: Path,
+    setup: Setup,
+    ds: dagger_lib.DistillState,
+    cfg: DistillStageConfig,
+    evaluators: tuple[Any, Any],
 ) -> dict[str, Any]:
-    """Student and teacher on the same ``final_eval_episodes`` fresh episodes; writes eval.json."""
-    student_eval, teacher_eval = _evaluators(setup, cfg.final_eval_episodes)
+    """Student and teacher on the same ``final_eval_episodes`` fresh episodes; writes eval.json.
+
+    ``evaluators`` run ``eval_episodes`` each (reused in chunks: no extra compile).
+    """
+    student_eval, teacher_eval = evaluators
     key = jax.random.PRNGKey(FINAL_KEY)
-    teacher = _teacher_reference(stage_dir, teacher_eval, key, "final")
-    res = jax.device_get(student_eval(ds.params, key))
+    n, chunk = cfg.final_eval_episodes, cfg.eval_episodes
+    teacher = _teacher_reference(stage_dir, teacher_eval, key, "final", n, chunk)
+    res = eval_lib.evaluate_chunks(student_eval, ds.params, key, n, chunk)
     summary: dict[str, Any] = {
         "finished": True,
         "episodes": cfg.final_eval_episodes,

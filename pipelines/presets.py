@@ -24,7 +24,39 @@ class Preset:
     env_overrides: tuple[tuple[str, Any], ...] = ()
     dagger: DAggerConfig = DAggerConfig()
     """Distillation settings (``dexdistill distill``)."""
+    student: str = "keypoints"
+    """``keypoints`` or ``pointcloud``: the student ``dexdistill run`` distills."""
+    teacher_eval_every: int = 50
+    eval_episodes: int = 64
+    final_eval_episodes: int = 256
     description: str = ""
+
+    def env_override_strings(self) -> tuple[str, ...]:
+        return tuple(f"{k}={v!r}" for k, v in self.env_overrides)
+
+    def teacher_config(self) -> Any:
+        """The ``dexdistill teacher`` settings of this preset."""
+        from pipelines.teacher_stage import TeacherStageConfig
+
+        return TeacherStageConfig(
+            env=self.env,
+            env_overrides=self.env_override_strings(),
+            ppo=self.ppo,
+            eval_every=self.teacher_eval_every,
+            eval_episodes=self.eval_episodes,
+            final_eval_episodes=self.final_eval_episodes,
+        )
+
+    def distill_config(self) -> Any:
+        """The ``dexdistill distill`` settings of this preset."""
+        from pipelines.distill_stage import DistillStageConfig
+
+        return DistillStageConfig(
+            student=self.student,
+            dagger=self.dagger,
+            eval_episodes=self.eval_episodes,
+            final_eval_episodes=self.final_eval_episodes,
+        )
 
 
 _SMALL_NET = NetworkConfig(actor_hidden=(64, 64), critic_hidden=(128, 128))
@@ -46,6 +78,24 @@ PRESETS: dict[str, Preset] = {
         dagger=DAggerConfig(iterations=10, num_envs=64, unroll_length=40, capacity=1024),
         description="point_mass, learned in ~15 s on a CPU (tests, smoke runs)",
     ),
+    "smoke": Preset(
+        env="point_mass",
+        ppo=PPOConfig(
+            num_timesteps=64 * 10 * 100,
+            num_envs=64,
+            unroll_length=10,
+            num_minibatches=4,
+            num_epochs=4,
+            learning_rate=3e-4,
+            discount=0.95,
+            network=_SMALL_NET,
+        ),
+        dagger=DAggerConfig(iterations=6, num_envs=64, unroll_length=40, capacity=1024),
+        teacher_eval_every=50,
+        eval_episodes=64,
+        final_eval_episodes=64,
+        description="the whole pipeline in ~1-2 minutes on a CPU (tests, CI notebooks)",
+    ),
     "dclaw_valve_cpu": Preset(
         env="dclaw_valve",
         ppo=PPOConfig(
@@ -58,7 +108,26 @@ PRESETS: dict[str, Preset] = {
             discount=0.97,
             network=_SMALL_NET,
         ),
+        dagger=DAggerConfig(iterations=20, num_envs=64, unroll_length=40, capacity=2048),
         description="valve turning on 2 CPU cores in <= 10 minutes",
+    ),
+    "quickstart": Preset(
+        env="dclaw_valve",
+        ppo=PPOConfig(
+            num_timesteps=450_000,
+            num_envs=128,
+            unroll_length=10,
+            num_minibatches=4,
+            num_epochs=4,
+            learning_rate=3e-4,
+            discount=0.97,
+            network=_SMALL_NET,
+        ),
+        dagger=DAggerConfig(iterations=12, num_envs=64, unroll_length=40, capacity=1024),
+        teacher_eval_every=100,
+        eval_episodes=64,
+        final_eval_episodes=128,
+        description="dexdistill run's default: valve teacher + keypoint GRU student, <= 10 min on 2 cores",
     ),
     "dclaw_valve_gpu": Preset(
         env="dclaw_valve",

@@ -155,7 +155,9 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
             return json.loads((stage_dir / "eval.json").read_text())
         print(f"teacher: resuming from iteration {start} ({int(ts.env_steps)} env steps)")
     total = cfg.ppo.num_iterations
-    evaluator = eval_lib.make_evaluator(base, _policy_factory(nets), cfg.eval_episodes)
+    evaluator = eval_lib.make_evaluator(
+        base, _policy_factory(nets), cfg.eval_episodes, nets.initial_carry
+    )
     collect_s = (
         _collection_seconds(train_env, nets, ts, cfg.ppo) if cfg.timing_breakdown else float("nan")
     )
@@ -212,15 +214,27 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
             f"teacher: stopped at iteration {i}/{total} (max_minutes); rerun the command to continue"
         )
         return {"finished": False, "iteration": i}
-    return final_evaluation(run_dir, base, nets, ts, cfg)
+    return final_evaluation(run_dir, nets, ts, cfg, evaluator)
 
 
 def final_evaluation(
-    run_dir: Path, base: Any, nets: TeacherNetworks, ts: ppo.TrainState, cfg: TeacherStageConfig
+    run_dir: Path,
+    nets: TeacherNetworks,
+    ts: ppo.TrainState,
+    cfg: TeacherStageConfig,
+    evaluator: Any,
 ) -> dict[str, Any]:
-    """Evaluates on ``final_eval_episodes`` fresh randomized episodes; writes ``eval.json``."""
-    evaluator = eval_lib.make_evaluator(base, _policy_factory(nets), cfg.final_eval_episodes)
-    res = jax.device_get(evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(123_456)))
+    """Evaluates on ``final_eval_episodes`` fresh randomized episodes; writes ``eval.json``.
+
+    ``evaluator`` runs ``eval_episodes`` episodes; it is reused in chunks (no extra compile).
+    """
+    res = eval_lib.evaluate_chunks(
+        evaluator,
+        (ts.params, ts.normalizer),
+        jax.random.PRNGKey(123_456),
+        cfg.final_eval_episodes,
+        cfg.eval_episodes,
+    )
     summary: dict[str, Any] = {
         "finished": True,
         "episodes": cfg.final_eval_episodes,
@@ -251,8 +265,9 @@ class LoadedTeacher:
             self.nets, self.params, lambda o: norm_lib.normalize(self.normalizer, o), deterministic
         )
 
-    def initial_carry(self, batch: int) -> None:
-        return None
+    def initial_carry(self, batch: int) -> Any:
+        """The policy's carry at an episode start (``None`` for a feed-forward actor)."""
+        return self.nets.initial_carry(batch)
 
 
 def load(run_dir: str | Path) -> LoadedTeacher:

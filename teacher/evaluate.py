@@ -104,3 +104,22 @@ def dactyl_table(consecutive: Any) -> dict[str, Any]:
         "median": float(np.median(c)),
         "trials": [int(x) for x in c],
     }
+
+
+def evaluate_chunks(
+    evaluate: Callable[[Any, jax.Array], dict[str, jax.Array]],
+    params: Any,
+    key: jax.Array,
+    episodes: int,
+    chunk: int,
+) -> dict[str, np.ndarray]:
+    """Runs a ``chunk``-episode ``evaluate`` ``ceil(episodes / chunk)`` times with fresh keys.
+
+    One compiled evaluator then serves evaluations of any size (the periodic and the
+    final one, teacher and student), which saves a compile per size on slow machines.
+    Results are concatenated and cut to ``episodes``.
+    """
+    n = -(-episodes // chunk)
+    keys = [key] if n == 1 else list(jax.random.split(key, n))
+    parts = [jax.device_get(evaluate(params, k)) for k in keys]
+    return {k: np.concatenate([np.asarray(p[k]) for p in parts])[:episodes] for k in parts[0]}

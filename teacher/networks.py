@@ -12,6 +12,13 @@ Action distributions:
   (``tanh(mu)``) and its std.
 * ``discrete``: per-joint categorical over ``num_bins`` evenly spaced values in
   ``[-1, 1]`` (Dactyl found it better than a Gaussian).
+
+Memory (Dactyl's "LSTM policy / LSTM value" ablation row): ``actor_memory`` and
+``critic_memory`` are ``none`` (feed-forward, the default), ``gru`` or ``lstm``.
+A recurrent network is ``Dense(hidden[0]) -> cell(memory_size) -> MLP(hidden[1:])``
+and keeps a per-env hidden state: the policy's ``carry`` is the actor's
+(``initial_carry(batch)``; ``None`` for a feed-forward actor), zeroed at episode
+starts with ``reset_carry(carry, done)``.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import jax.numpy as jp
 from envs.base import ArraySpec, check_keys
 
 DISTRIBUTIONS = ("tanh_normal", "discrete")
+MEMORIES = ("none", "gru", "lstm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +52,17 @@ class NetworkConfig:
     """Bins per action dimension when ``distribution='discrete'``."""
     init_std: float = 0.6
     min_std: float = 0.05
+    actor_memory: str = "none"
+    """``none`` (feed-forward), ``gru`` or ``lstm``: a recurrent actor (Dactyl's LSTM policy)."""
+    critic_memory: str = "none"
+    """``none``, ``gru`` or ``lstm``: a recurrent critic (Dactyl's LSTM value)."""
+    memory_size: int = 128
+    """Hidden-state size of a recurrent actor or critic."""
+
+    @property
+    def recurrent(self) -> bool:
+        """Whether the actor or the critic carries a hidden state."""
+        return self.actor_memory != "none" or self.critic_memory != "none"
 
     def validate(self, obs_keys: Sequence[str]) -> None:
         allowed = frozenset(obs_keys)
@@ -59,6 +78,13 @@ class NetworkConfig:
             raise ValueError(f"network.num_bins={self.num_bins}: must be >= 2")
         if min(self.actor_hidden + self.critic_hidden, default=1) < 1:
             raise ValueError("network.actor_hidden/critic_hidden: sizes must be >= 1")
+        for name in ("actor_memory", "critic_memory"):
+            if getattr(self, name) not in MEMORIES:
+                raise ValueError(
+                    f"network.{name}={getattr(self, name)!r}: allowed values are {list(MEMORIES)}"
+                )
+        if self.memory_size < 1:
+            raise ValueError(f"network.memory_size={self.memory_size}: must be >= 1")
 
 
 def select(obs: Mapping[str, jax.Array], keys: Sequence[str], batch_dims: int) -> jax.Array:
@@ -188,35 +214,198 @@ class Discrete:
 # --------------------------------------------------------------------------- networks
 
 
+class RecurrentMLP(nn.Module):
+    """``Dense(hidden[0]) -> GRU/LSTM cell -> MLP(hidden[1:], out)`` with a hidden state.
+
+    ``__call__(x [B, D], carry) -> (out [B, out], carry)`` is one step. ``encode`` and
+    ``decode`` do not depend on time, so an unroll applies them to the whole ``[T, B]``
+    batch at once and scans only ``recur``.
+    """
+
+    hidden: tuple[int, ...]
+    out: int
+    memory: str
+    memory_size: int
+    out_scale: float = 1.0
+
+    def setup(self) -> None:
+        self.encoder = (
+            nn.Dense(self.hidden[0], kernel_init=nn.initializers.lecun_uniform())
+            if self.hidden
+            else None
+        )
+        cell = nn.GRUCell if self.memory == "gru" else nn.LSTMCell
+        self.cell = cell(self.memory_size)
+        self.head = MLP(self.hidden[1:], self.out, self.out_scale)
+
+    def encode(self, x: jax.Array) -> jax.Array:
+        return x if self.encoder is None else nn.swish(self.encoder(x))
+
+    def recur(self, carry: Any, h: jax.Array) -> tuple[Any, jax.Array]:
+        return self.cell(carry, h)
+
+    def decode(self, y: jax.Array) -> jax.Array:
+        return self.head(y)
+
+    def __call__(self, x: jax.Array, carry: Any) -> tuple[jax.Array, Any]:
+        carry, y = self.recur(carry, self.encode(x))
+        return self.decode(y), carry
+
+    def zeros(self, batch: int) -> Any:
+        """The hidden state of a fresh episode: ``[B, M]`` (GRU) or ``(c, h)`` (LSTM)."""
+        zeros = lambda: jp.zeros((batch, self.memory_size), jp.float32)
+        return zeros() if self.memory == "gru" else (zeros(), zeros())
+
+
+def reset_carry(carry: Any, done: jax.Array) -> Any:
+    """Zeroes the hidden state of the envs whose ``done [B] > 0``; ``None`` passes through."""
+    return jax.tree.map(
+        lambda c: jp.where(done.reshape(-1, *([1] * (c.ndim - 1))) > 0, jp.zeros_like(c), c),
+        carry,
+    )
+
+
+def _unroll(
+    module: RecurrentMLP, params: Any, x: jax.Array, carry: Any, first: jax.Array
+) -> tuple[jax.Array, Any]:
+    """Runs ``module`` over ``x [T, B, D]`` from ``carry``; zeroes the state where ``first [T, B]``."""
+    h = module.apply(params, x, method="encode")
+
+    def step(c: Any, inp: tuple[jax.Array, jax.Array]) -> tuple[Any, jax.Array]:
+        h_t, first_t = inp
+        return module.apply(params, reset_carry(c, first_t), h_t, method="recur")
+
+    carry, ys = jax.lax.scan(step, carry, (h, first))
+    return module.apply(params, ys, method="decode"), carry
+
+
 @dataclasses.dataclass(frozen=True)
 class TeacherNetworks:
-    """The teacher's modules and distribution (no parameters inside)."""
+    """The teacher's modules and distribution (no parameters inside).
+
+    Feed-forward networks use ``logits``/``value`` on any batch shape. Recurrent ones
+    (and, uniformly, feed-forward ones) use ``step_*`` for one step ``[B]`` with a
+    carry and ``unroll_*`` for a ``[T, B]`` sequence from an initial carry, with the
+    state zeroed where ``first [T, B]`` marks an episode start (a feed-forward network
+    ignores and returns the carry it is given).
+    """
 
     config: NetworkConfig
-    actor: MLP
-    critic: MLP
+    actor: MLP | RecurrentMLP
+    critic: MLP | RecurrentMLP
     dist: TanhNormal | Discrete
     action_size: int
+
+    @property
+    def actor_recurrent(self) -> bool:
+        return isinstance(self.actor, RecurrentMLP)
+
+    @property
+    def critic_recurrent(self) -> bool:
+        return isinstance(self.critic, RecurrentMLP)
+
+    def initial_carry(self, batch: int) -> Any:
+        """The actor's carry (the policy's) at an episode start; ``None`` if feed-forward."""
+        return self.actor.zeros(batch) if self.actor_recurrent else None
+
+    def initial_critic_carry(self, batch: int) -> Any:
+        """The critic's carry at an episode start; ``None`` if feed-forward."""
+        return self.critic.zeros(batch) if self.critic_recurrent else None
+
+    @staticmethod
+    def reset_carry(carry: Any, done: jax.Array) -> Any:
+        """Zeroes the carry of the envs whose episode ended (``done [B] > 0``)."""
+        return reset_carry(carry, done)
 
     def init(self, key: jax.Array, obs_spec: Mapping[str, ArraySpec]) -> dict[str, Any]:
         """Initial ``{"actor": ..., "critic": ...}`` parameters."""
         k_a, k_c = jax.random.split(key)
         dummy = {k: jp.zeros((1, *s.shape), s.dtype) for k, s in obs_spec.items()}
+
+        def init_one(module: MLP | RecurrentMLP, k: jax.Array, keys: Sequence[str]) -> Any:
+            x = select(dummy, keys, 1)
+            if isinstance(module, RecurrentMLP):
+                return module.init(k, x, module.zeros(1))
+            return module.init(k, x)
+
         return {
-            "actor": self.actor.init(k_a, select(dummy, self.config.actor_keys, 1)),
-            "critic": self.critic.init(k_c, select(dummy, self.config.critic_keys, 1)),
+            "actor": init_one(self.actor, k_a, self.config.actor_keys),
+            "critic": init_one(self.critic, k_c, self.config.critic_keys),
         }
 
     def logits(
         self, params: dict[str, Any], obs: Mapping[str, jax.Array], batch_dims: int = 1
     ) -> jax.Array:
+        """Feed-forward actor output on ``[*batch, ...]`` observations."""
+        if self.actor_recurrent:
+            raise ValueError(
+                "network.actor_memory is recurrent: use step_logits / unroll_logits with a carry"
+            )
         return self.actor.apply(params["actor"], select(obs, self.config.actor_keys, batch_dims))
 
     def value(
         self, params: dict[str, Any], obs: Mapping[str, jax.Array], batch_dims: int = 1
     ) -> jax.Array:
+        """Feed-forward critic output on ``[*batch, ...]`` observations."""
+        if self.critic_recurrent:
+            raise ValueError(
+                "network.critic_memory is recurrent: use step_value / unroll_value with a carry"
+            )
         x = select(obs, self.config.critic_keys, batch_dims)
         return self.critic.apply(params["critic"], x)[..., 0]
+
+    def step_logits(
+        self, params: dict[str, Any], obs: Mapping[str, jax.Array], carry: Any
+    ) -> tuple[jax.Array, Any]:
+        """One actor step on ``[B, ...]``: ``(logits, carry)``."""
+        if not self.actor_recurrent:
+            return self.logits(params, obs), carry
+        return self.actor.apply(params["actor"], select(obs, self.config.actor_keys, 1), carry)
+
+    def step_value(
+        self, params: dict[str, Any], obs: Mapping[str, jax.Array], carry: Any
+    ) -> tuple[jax.Array, Any]:
+        """One critic step on ``[B, ...]``: ``(value [B], carry)``."""
+        if not self.critic_recurrent:
+            return self.value(params, obs), carry
+        x = select(obs, self.config.critic_keys, 1)
+        out, carry = self.critic.apply(params["critic"], x, carry)
+        return out[..., 0], carry
+
+    def unroll_logits(
+        self,
+        params: dict[str, Any],
+        obs: Mapping[str, jax.Array],
+        carry: Any,
+        first: jax.Array,
+    ) -> tuple[jax.Array, Any]:
+        """The actor over ``[T, B, ...]`` from ``carry``: ``(logits [T, B, P], final carry)``."""
+        if not self.actor_recurrent:
+            return self.logits(params, obs, batch_dims=2), carry
+        x = select(obs, self.config.actor_keys, 2)
+        return _unroll(self.actor, params["actor"], x, carry, first)
+
+    def unroll_value(
+        self,
+        params: dict[str, Any],
+        obs: Mapping[str, jax.Array],
+        carry: Any,
+        first: jax.Array,
+    ) -> tuple[jax.Array, Any]:
+        """The critic over ``[T, B, ...]`` from ``carry``: ``(values [T, B], final carry)``."""
+        if not self.critic_recurrent:
+            return self.value(params, obs, batch_dims=2), carry
+        x = select(obs, self.config.critic_keys, 2)
+        out, carry = _unroll(self.critic, params["critic"], x, carry, first)
+        return out[..., 0], carry
+
+
+def _module(
+    memory: str, hidden: tuple[int, ...], out: int, memory_size: int, out_scale: float = 1.0
+) -> MLP | RecurrentMLP:
+    if memory == "none":
+        return MLP(hidden, out, out_scale=out_scale)
+    return RecurrentMLP(hidden, out, memory, memory_size, out_scale=out_scale)
 
 
 def make_networks(
@@ -228,10 +417,17 @@ def make_networks(
         dist: TanhNormal | Discrete = TanhNormal(config.min_std, config.init_std)
     else:
         dist = Discrete(config.num_bins, action_size)
+    size = config.memory_size
     return TeacherNetworks(
         config=config,
-        actor=MLP(config.actor_hidden, dist.param_size(action_size), out_scale=0.01),
-        critic=MLP(config.critic_hidden, 1),
+        actor=_module(
+            config.actor_memory,
+            config.actor_hidden,
+            dist.param_size(action_size),
+            size,
+            out_scale=0.01,
+        ),
+        critic=_module(config.critic_memory, config.critic_hidden, 1, size),
         dist=dist,
         action_size=action_size,
     )
@@ -251,13 +447,15 @@ def make_policy(
     """``policy(obs [B, ...], carry, key) -> (action [B, A], carry, extras)``.
 
     ``extras``: ``mean`` and ``std`` (labels for DAgger), ``raw_action`` and
-    ``log_prob`` (for PPO). The teacher is feed-forward, so ``carry`` passes through.
+    ``log_prob`` (for PPO). A feed-forward actor passes ``carry`` through; a recurrent
+    one reads and returns its hidden state: start from ``nets.initial_carry(B)`` and
+    apply ``nets.reset_carry(carry, done)`` where an episode ended.
     """
 
     def policy(
         obs: Mapping[str, jax.Array], carry: Any, key: jax.Array
     ) -> tuple[jax.Array, Any, dict[str, jax.Array]]:
-        logits = nets.logits(params, normalize(obs))
+        logits, carry = nets.step_logits(params, normalize(obs), carry)
         raw = nets.dist.mode(logits) if deterministic else nets.dist.sample(logits, key)
         mean, std = nets.dist.mean_std(logits)
         extras = {

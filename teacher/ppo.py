@@ -6,6 +6,15 @@ jitted as a whole: a ``lax.scan`` rollout of ``unroll_length`` steps in
 steps, also scanned. Environments are split across all local devices by
 sharding the env-batch axis of the training state (:func:`shard_state`);
 parameters are replicated and XLA averages gradients across devices.
+
+Recurrent actor or critic (``network.actor_memory`` / ``critic_memory``): the
+per-env hidden states live in ``TrainState.carry`` across iterations and are
+zeroed at the start of each new episode (``state.done`` marks the last step of
+one; the env batch auto-resets). The rollout stores the hidden states it started
+from and, per step, whether the step starts an episode; the update recomputes
+log-probs and values by unrolling the networks over the whole ``[T]`` rollout of
+each env from those states (truncated BPTT over ``unroll_length``), with
+minibatches that split the env axis instead of single steps.
 """
 
 from __future__ import annotations
@@ -63,6 +72,11 @@ class PPOConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"ppo.{name}={getattr(self, name)}: must be >= 1")
+        if self.network.recurrent and self.num_envs % self.num_minibatches:
+            raise ValueError(
+                f"ppo.num_minibatches={self.num_minibatches}: must divide num_envs={self.num_envs} "
+                "with a recurrent actor or critic (minibatches split the env axis)"
+            )
         if (self.num_envs * self.unroll_length) % self.num_minibatches:
             raise ValueError(
                 f"ppo.num_minibatches={self.num_minibatches}: must divide num_envs * unroll_length "
@@ -100,6 +114,8 @@ class TrainState:
     iteration: jax.Array
     env_steps: jax.Array
     learning_rate: jax.Array
+    carry: dict[str, Any] = struct.field(default_factory=lambda: {"actor": None, "critic": None})
+    """Per-env hidden states ``{"actor", "critic"}`` (``None`` for a feed-forward network)."""
 
 
 @struct.dataclass
@@ -112,6 +128,8 @@ class Transition:
     reward: jax.Array
     termination: jax.Array
     truncation: jax.Array
+    first: jax.Array
+    """1 where the previous step ended an episode: recurrent states are zeroed before this one."""
 
 
 # --------------------------------------------------------------------------- losses
@@ -155,9 +173,18 @@ def ppo_loss(
     key: jax.Array,
     cfg: PPOConfig,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Clipped surrogate + value loss - entropy bonus on a flat minibatch ``[N, ...]``."""
-    logits = nets.logits(params, batch["obs"])
-    values = nets.value(params, batch["obs"])
+    """Clipped surrogate + value loss - entropy bonus on a flat minibatch ``[N, ...]``.
+
+    A recurrent minibatch is ``[T, N, ...]`` whole rollouts of ``N`` envs with their
+    initial hidden states ``batch["carry"]`` and episode starts ``batch["first"]``.
+    """
+    if "carry" in batch:
+        carry, first = batch["carry"], batch["first"]
+        logits, _ = nets.unroll_logits(params, batch["obs"], carry["actor"], first)
+        values, _ = nets.unroll_value(params, batch["obs"], carry["critic"], first)
+    else:
+        logits = nets.logits(params, batch["obs"])
+        values = nets.value(params, batch["obs"])
     log_prob = nets.dist.log_prob(logits, batch["raw_action"])
     ratio = jp.exp(log_prob - batch["log_prob"])
     adv = batch["advantages"]
@@ -215,16 +242,27 @@ def init_state(env: Env, nets: TeacherNetworks, cfg: PPOConfig) -> TrainState:
         iteration=jp.zeros((), jp.int32),
         env_steps=jp.zeros((), jp.int32),
         learning_rate=jp.asarray(cfg.learning_rate, jp.float32),
+        carry={
+            "actor": nets.initial_carry(cfg.num_envs),
+            "critic": nets.initial_critic_carry(cfg.num_envs),
+        },
     )
 
 
 def _rollout(
     env: Env, nets: TeacherNetworks, ts: TrainState, key: jax.Array, unroll: int
-) -> tuple[State, Transition, dict[str, jax.Array]]:
+) -> tuple[State, Transition, dict[str, jax.Array], Any]:
+    """``unroll`` steps from ``ts``: (final env state, transitions, metrics, final actor carry).
+
+    The actor's carry starts from ``ts.carry["actor"]`` and is zeroed before every step
+    whose state starts an episode (``state.done`` of the previous step).
+    """
     policy = make_policy(nets, ts.params, lambda o: norm_lib.normalize(ts.normalizer, o))
 
-    def step(state: State, k: jax.Array) -> tuple[State, Transition]:
-        action, _, extras = policy(state.obs, None, k)
+    def step(c: tuple[State, Any], k: jax.Array) -> tuple[tuple[State, Any], tuple]:
+        state, carry = c
+        first = jp.asarray(state.done > 0, jp.float32)
+        action, carry, extras = policy(state.obs, nets.reset_carry(carry, first), k)
         nxt = env.step(state, action)
         trunc = nxt.info["truncation"]
         tr = Transition(
@@ -234,11 +272,13 @@ def _rollout(
             reward=nxt.reward,
             termination=nxt.done * (1.0 - trunc),
             truncation=trunc,
+            first=first,
         )
-        return nxt, (tr, nxt.metrics)
+        return (nxt, carry), (tr, nxt.metrics)
 
-    final, (traj, metrics) = jax.lax.scan(step, ts.env_state, jax.random.split(key, unroll))
-    return final, traj, metrics
+    init = (ts.env_state, ts.carry["actor"])
+    (final, carry), (traj, metrics) = jax.lax.scan(step, init, jax.random.split(key, unroll))
+    return final, traj, metrics, carry
 
 
 def _episode_metrics(metrics: dict[str, jax.Array], done: jax.Array) -> dict[str, jax.Array]:
@@ -258,7 +298,7 @@ def make_iteration(
 
     def iteration(ts: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
         rng, k_roll, k_update = jax.random.split(ts.rng, 3)
-        env_state, traj, metrics = _rollout(env, nets, ts, k_roll, cfg.unroll_length)
+        env_state, traj, metrics, actor_carry = _rollout(env, nets, ts, k_roll, cfg.unroll_length)
         normalizer = (
             norm_lib.update(ts.normalizer, traj.obs)
             if cfg.normalize_observations
@@ -266,8 +306,16 @@ def make_iteration(
         )
         norm = lambda o: norm_lib.normalize(normalizer, o)
         obs_n = norm(traj.obs)
-        values = nets.value(ts.params, obs_n, batch_dims=2)
-        bootstrap = nets.value(ts.params, norm(env_state.obs), batch_dims=1)
+        critic_carry = ts.carry["critic"]
+        if nets.critic_recurrent:
+            values, critic_carry = nets.unroll_value(ts.params, obs_n, critic_carry, traj.first)
+            last_first = jp.asarray(env_state.done > 0, jp.float32)
+            bootstrap, _ = nets.step_value(
+                ts.params, norm(env_state.obs), nets.reset_carry(critic_carry, last_first)
+            )
+        else:
+            values = nets.value(ts.params, obs_n, batch_dims=2)
+            bootstrap = nets.value(ts.params, norm(env_state.obs), batch_dims=1)
         rewards = traj.reward * cfg.reward_scaling
         adv, targets = compute_gae(
             rewards,
@@ -287,11 +335,25 @@ def make_iteration(
             "values": values,
             "mask": 1.0 - traj.truncation,
         }
-        flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), data)
         lr = _learning_rate(ts, cfg, total_iters)
-        params, opt_state, lr, losses = _update(
-            ts.params, ts.opt_state, flat, k_update, lr, nets, optimizer, cfg
-        )
+        if cfg.network.recurrent:
+            params, opt_state, lr, losses = _update_recurrent(
+                ts.params,
+                ts.opt_state,
+                data,
+                traj.first,
+                ts.carry,
+                k_update,
+                lr,
+                nets,
+                optimizer,
+                cfg,
+            )
+        else:
+            flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), data)
+            params, opt_state, lr, losses = _update(
+                ts.params, ts.opt_state, flat, k_update, lr, nets, optimizer, cfg
+            )
         done = jp.asarray(traj.termination + traj.truncation > 0, jp.float32)
         out = {
             **_episode_metrics(metrics, done),
@@ -308,6 +370,7 @@ def make_iteration(
             iteration=ts.iteration + 1,
             env_steps=ts.env_steps + cfg.steps_per_iteration,
             learning_rate=lr,
+            carry={"actor": actor_carry, "critic": critic_carry},
         )
         return new, out
 
@@ -334,6 +397,69 @@ def _update(
     """``num_epochs`` x ``num_minibatches`` gradient steps over ``flat [N, ...]``."""
     n = flat["advantages"].shape[0]
     mb = n // cfg.num_minibatches
+    sgd_step = _sgd_step(nets, optimizer, cfg)
+
+    def epoch(carry: tuple, k: jax.Array) -> tuple[tuple, dict[str, jax.Array]]:
+        k_perm, k_loss = jax.random.split(k)
+        perm = jax.random.permutation(k_perm, n)
+        shuffled = jax.tree.map(
+            lambda x: x[perm].reshape(cfg.num_minibatches, mb, *x.shape[1:]), flat
+        )
+        return jax.lax.scan(
+            sgd_step, carry, (shuffled, jax.random.split(k_loss, cfg.num_minibatches))
+        )
+
+    (params, opt_state, lr), aux = jax.lax.scan(
+        epoch, (params, opt_state, lr), jax.random.split(key, cfg.num_epochs)
+    )
+    return params, opt_state, lr, jax.tree.map(jp.mean, aux)
+
+
+def _update_recurrent(
+    params: dict[str, Any],
+    opt_state: Any,
+    data: dict[str, Any],
+    first: jax.Array,
+    carry: dict[str, Any],
+    key: jax.Array,
+    lr: jax.Array,
+    nets: TeacherNetworks,
+    optimizer: optax.GradientTransformation,
+    cfg: PPOConfig,
+) -> tuple[dict[str, Any], Any, jax.Array, dict[str, jax.Array]]:
+    """Gradient steps on whole ``[T]`` rollouts: minibatches are subsets of the envs.
+
+    ``data`` leaves are ``[T, B, ...]``; ``carry`` holds the hidden states ``[B, ...]``
+    the rollout started from and ``first [T, B]`` its episode starts.
+    """
+    b = first.shape[1]
+    mb = b // cfg.num_minibatches
+    seqs = {**data, "first": first}
+    sgd_step = _sgd_step(nets, optimizer, cfg)
+
+    def epoch(state: tuple, k: jax.Array) -> tuple[tuple, dict[str, jax.Array]]:
+        k_perm, k_loss = jax.random.split(k)
+        perm = jax.random.permutation(k_perm, b)
+        # [T, B, ...] -> [num_minibatches, T, mb, ...]; carries [B, ...] -> [num_minibatches, mb, ...]
+        split_t = lambda x: jp.swapaxes(
+            x[:, perm].reshape(x.shape[0], cfg.num_minibatches, mb, *x.shape[2:]), 0, 1
+        )
+        split_b = lambda x: x[perm].reshape(cfg.num_minibatches, mb, *x.shape[1:])
+        batches = {**jax.tree.map(split_t, seqs), "carry": jax.tree.map(split_b, carry)}
+        return jax.lax.scan(
+            sgd_step, state, (batches, jax.random.split(k_loss, cfg.num_minibatches))
+        )
+
+    (params, opt_state, lr), aux = jax.lax.scan(
+        epoch, (params, opt_state, lr), jax.random.split(key, cfg.num_epochs)
+    )
+    return params, opt_state, lr, jax.tree.map(jp.mean, aux)
+
+
+def _sgd_step(
+    nets: TeacherNetworks, optimizer: optax.GradientTransformation, cfg: PPOConfig
+) -> Callable[[tuple, tuple], tuple[tuple, dict[str, jax.Array]]]:
+    """One gradient step on a minibatch, with the ``kl_adaptive`` learning-rate rule."""
     grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
 
     def sgd_step(carry: tuple, batch_key: tuple) -> tuple[tuple, dict[str, jax.Array]]:
@@ -353,20 +479,7 @@ def _update(
             lr = jp.clip(lr, 1e-5, 1e-2)
         return (params, opt_state, lr), aux
 
-    def epoch(carry: tuple, k: jax.Array) -> tuple[tuple, dict[str, jax.Array]]:
-        k_perm, k_loss = jax.random.split(k)
-        perm = jax.random.permutation(k_perm, n)
-        shuffled = jax.tree.map(
-            lambda x: x[perm].reshape(cfg.num_minibatches, mb, *x.shape[1:]), flat
-        )
-        return jax.lax.scan(
-            sgd_step, carry, (shuffled, jax.random.split(k_loss, cfg.num_minibatches))
-        )
-
-    (params, opt_state, lr), aux = jax.lax.scan(
-        epoch, (params, opt_state, lr), jax.random.split(key, cfg.num_epochs)
-    )
-    return params, opt_state, lr, jax.tree.map(jp.mean, aux)
+    return sgd_step
 
 
 # --------------------------------------------------------------------------- devices
@@ -385,13 +498,13 @@ def shard_state(ts: TrainState, mesh: Mesh, num_envs: int) -> TrainState:
         )
     batched = NamedSharding(mesh, PartitionSpec("data"))
     replicated = NamedSharding(mesh, PartitionSpec())
-    env_state = jax.tree.map(
+    split = lambda tree: jax.tree.map(
         lambda x: jax.device_put(x, batched if x.ndim and x.shape[0] == num_envs else replicated),
-        ts.env_state,
+        tree,
     )
-    rest = ts.replace(env_state=None)
+    rest = ts.replace(env_state=None, carry=None)
     rest = jax.tree.map(lambda x: jax.device_put(x, replicated), rest)
-    return rest.replace(env_state=env_state)
+    return rest.replace(env_state=split(ts.env_state), carry=split(ts.carry))
 
 
 def build(env: Env, cfg: PPOConfig) -> tuple[TeacherNetworks, Callable]:

@@ -1,0 +1,113 @@
+"""``dexdistill run``: teacher -> distill -> evaluate -> report in one run directory.
+
+Finished stages are skipped and an interrupted one resumes from its last
+checkpoint, so rerunning the same command after a crash or a kill completes the
+run and gives the results an uninterrupted run would have. Each stage's
+wall-clock goes to ``DIR/pipeline.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pipelines import presets
+from pipelines.distill_stage import DistillStageConfig
+from pipelines.evaluate_stage import EvaluateConfig
+from pipelines.teacher_stage import TeacherStageConfig
+
+STAGES = ("teacher", "distill", "evaluate", "report")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Options of ``dexdistill run``: one section per stage (``--teacher.ppo.num-timesteps``...)."""
+
+    teacher: TeacherStageConfig = TeacherStageConfig()
+    distill: DistillStageConfig = DistillStageConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    """Evaluation of both policies (``policy`` is set per policy)."""
+    video: bool = True
+    """Render a student episode into the report (needs OpenGL: ``MUJOCO_GL=egl``)."""
+
+    def validate(self) -> None:
+        self.teacher.validate()
+        self.distill.validate()
+        self.evaluate.validate()
+
+
+def from_preset(name: str) -> RunConfig:
+    """The run settings of preset ``name``."""
+    preset = presets.get(name)
+    return RunConfig(
+        teacher=preset.teacher_config(),
+        distill=preset.distill_config(),
+        evaluate=EvaluateConfig(episodes=preset.final_eval_episodes),
+    )
+
+
+def _timed(log: dict[str, Any], name: str, fn: Any) -> Any:
+    t0 = time.perf_counter()
+    out = fn()
+    log[name] = {"wall_s": round(time.perf_counter() - t0, 2)}
+    return out
+
+
+def _write_log(run_dir: Path, log: dict[str, Any]) -> None:
+    path = run_dir / "pipeline.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(log, indent=2))
+    tmp.replace(path)
+
+
+def run(run_dir: str | Path, cfg: RunConfig, force: bool = False) -> dict[str, Any]:
+    """Runs every stage in ``run_dir`` (skipping finished ones); returns the report summary."""
+    from pipelines import distill_stage, evaluate_stage, report, teacher_stage
+
+    cfg.validate()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    log: dict[str, Any] = {"stages": {}}
+    stages = log["stages"]
+    teacher = _timed(stages, "teacher", lambda: teacher_stage.run(run_dir, cfg.teacher, force))
+    if not teacher.get("finished"):
+        return _stopped(run_dir, log, "teacher")
+    student = _timed(stages, "distill", lambda: distill_stage.run(run_dir, cfg.distill, force))
+    if not student.get("finished"):
+        return _stopped(run_dir, log, "distill")
+
+    def evaluate() -> None:
+        for policy in ("teacher", "student"):
+            ecfg = dataclasses.replace(cfg.evaluate, policy=policy)
+            out = run_dir / "eval" / f"{policy}_{ecfg.randomization}.json"
+            if not out.exists():
+                evaluate_stage.run(run_dir, ecfg)
+
+    _timed(stages, "evaluate", evaluate)
+
+    def write_report() -> Path:
+        video_policy = None
+        if cfg.video:
+            import envs
+
+            loaded = distill_stage.load(run_dir)
+            env = envs.make(loaded.env_name, loaded.env_config)
+            video_policy = (env, loaded.policy(), loaded.initial_carry)
+        return report.write_report(run_dir, video=cfg.video, video_policy=video_policy)
+
+    path = _timed(stages, "report", write_report)
+    log["total_wall_s"] = round(time.perf_counter() - t_start, 2)
+    _write_log(run_dir, log)
+    summary = report.report_summary(run_dir)
+    print(f"run: done in {log['total_wall_s']:.0f} s; report at {path}")
+    return summary
+
+
+def _stopped(run_dir: Path, log: dict[str, Any], stage: str) -> dict[str, Any]:
+    _write_log(run_dir, log)
+    print(f"run: the {stage} stage stopped early (max_minutes); rerun the command to continue")
+    return {"finished": False, "stage": stage}
