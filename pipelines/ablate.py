@@ -133,6 +133,8 @@ class AblateConfig:
     """Teacher budget override (0: the preset's)."""
     iterations: int = 0
     """DAgger iterations override (0: the preset's)."""
+    arms: tuple[str, ...] = ()
+    """Run only these arms (default: all of the ablation's)."""
 
     def validate(self) -> None:
         if self.name not in ABLATIONS:
@@ -146,6 +148,11 @@ class AblateConfig:
             if getattr(self, field) < 0:
                 raise ValueError(f"{field}={getattr(self, field)}: must be >= 0")
         presets.get(self.preset or presets.default_for(self.task))
+        if self.name in ABLATIONS and self.arms:
+            valid = [a.name for a in arms(self.name, self.task)]
+            unknown = [a for a in self.arms if a not in valid]
+            if unknown:
+                raise ValueError(f"arms={unknown}: not arms of {self.name!r}; valid: {valid}")
 
 
 def _stage_configs(cfg: AblateConfig, arm: Arm, seed: int) -> tuple[Any, Any]:
@@ -214,7 +221,7 @@ def run_arm(cfg: AblateConfig, arm: Arm, seed: int) -> dict[str, Any]:
 def run(cfg: AblateConfig) -> dict[str, Any]:
     """Runs every arm x seed (reusing finished ones); writes NAME.md/.csv/.png; returns rows."""
     cfg.validate()
-    arm_list = arms(cfg.name, cfg.task)
+    arm_list = [a for a in arms(cfg.name, cfg.task) if not cfg.arms or a.name in cfg.arms]
     rows = []
     for arm in arm_list:
         for seed in range(cfg.seeds):

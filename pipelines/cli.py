@@ -273,6 +273,36 @@ def run_export(cmd: ExportCommand) -> None:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class AblateCommand:
+    """Run a research ablation (multi-seed) and write OUT/NAME.md, .csv and .png."""
+
+    name: tyro.conf.Positional[
+        Literal["randomization", "memory", "representation", "dagger", "modality", "loss"]
+    ]
+    """Which question: randomization, memory, representation, dagger, modality, loss."""
+    task: str = "point_mass"
+    seeds: int = 3
+    preset: str | None = None
+    """Settings every arm starts from (default: the task's preset)."""
+    out: str = "ablations"
+    episodes: int = 0
+    """Evaluation episodes per condition (0: the preset's)."""
+    teacher_timesteps: int = 0
+    """Teacher budget override (0: the preset's)."""
+    iterations: int = 0
+    """DAgger iterations override (0: the preset's)."""
+    arms: tuple[str, ...] = ()
+    """Run only these arms (default: all)."""
+
+
+def run_ablate(cmd: AblateCommand) -> None:
+    from pipelines import ablate
+
+    result = ablate.run(ablate.AblateConfig(**dataclasses.asdict(cmd)))
+    print(result["table"])
+
+
 COMMANDS: dict[str, tuple[type, Callable[[Any], None]]] = {
     "run": (RunCommand, run_run),
     "envs": (EnvsCommand, run_envs),
@@ -281,6 +311,7 @@ COMMANDS: dict[str, tuple[type, Callable[[Any], None]]] = {
     "evaluate": (EvaluateCommand, run_evaluate),
     "report": (ReportCommand, run_report),
     "export": (ExportCommand, run_export),
+    "ablate": (AblateCommand, run_ablate),
     "bench": (BenchCommand, run_bench),
 }
 

@@ -134,6 +134,11 @@ class Setup:
 
 def build(run_dir: Path, cfg: DistillStageConfig) -> Setup:
     teacher = teacher_stage.load(run_dir)
+    if teacher.nets.actor_recurrent:
+        raise ValueError(
+            "teacher ppo.network.actor_memory: distilling a recurrent teacher is not supported "
+            "yet (its labels need its own memory); train a feed-forward teacher"
+        )
     env_cfg = cfg.env_config(teacher.stage_config)
     base = envs.make(teacher.env_name, env_cfg)
     aux_fn, aux_size = aux_target_fn(base)

@@ -361,4 +361,4 @@ def test_recurrent_teacher_learns_tiny_task():
     assert before["success_rate"] < 0.2
     assert after["success_rate"] >= 0.6, after
     assert after["return_mean"] > before["return_mean"] + 10
-    assert elapsed < 90, f"took {elapsed:.1f}s"
+    assert elapsed < 120, f"took {elapsed:.1f}s"  # ~17 s with a warm compile cache
