@@ -165,25 +165,61 @@ def _evaluators(setup: Setup, episodes: int) -> tuple[Any, Any]:
         nets.initial_carry,
         reference=teacher,
     )
-    teacher_eval = eval_lib.make_evaluator(setup.base, lambda _: teacher, episodes)
-    return student_eval, teacher_eval
+    # the teacher's parameters are arguments (not constants), as in the teacher stage: the
+    # program is then the teacher stage's evaluator and comes from the compilation cache
+    t = setup.teacher
+    factory = teacher_stage._policy_factory(t.nets)
+    t_eval = eval_lib.make_evaluator(setup.base, factory, episodes, t.nets.initial_carry)
+    return student_eval, lambda _, key: t_eval((t.params, t.normalizer), key)
 
 
 def _teacher_reference(
-    stage_dir: Path, teacher_eval: Any, key: jax.Array, name: str, episodes: int, chunk: int
+    stage_dir: Path,
+    setup: Setup,
+    cfg: DistillStageConfig,
+    teacher_eval: Any,
+    name: str,
+    key: jax.Array,
+    episodes: int,
 ) -> dict:
-    """Teacher results on the evaluation episodes (cached in ``stage_dir``)."""
+    """Teacher results on the student's evaluation episodes (cached in ``stage_dir``).
+
+    The student is evaluated with the teacher stage's final-evaluation key and chunking, so
+    when the env config and episode counts match, the teacher's own final evaluation
+    (``teacher/eval.json``, per episode) *is* its result on the same episodes: reused
+    rather than recomputed. Otherwise the teacher is evaluated here.
+    """
     path = stage_dir / f"teacher_{name}.json"
     if path.exists():
         return json.loads(path.read_text())
-    res = eval_lib.evaluate_chunks(teacher_eval, None, key, episodes, chunk)
+    res = _teacher_final_episodes(stage_dir.parent, setup, cfg, episodes)
+    if res is None:
+        res = eval_lib.evaluate_chunks(teacher_eval, None, key, episodes, cfg.eval_episodes)
     summary = eval_lib.summarize(res)
     dataset_lib.write_json_atomic(path, summary)
     return summary
 
 
-EVAL_KEY = 77_777
-FINAL_KEY = 123_456
+def _teacher_final_episodes(
+    run_dir: Path, setup: Setup, cfg: DistillStageConfig, episodes: int
+) -> dict[str, np.ndarray] | None:
+    """The first ``episodes`` of the teacher's final evaluation, if they are the same episodes
+    (same env config, same episode count and chunking, hence the same keys)."""
+    path = run_dir / "teacher" / "eval.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    tcfg = setup.teacher.stage_config
+    same_env = config_io.to_dict(setup.teacher.env_config) == config_io.to_dict(setup.base.config)
+    same_chunks = (tcfg.eval_episodes, tcfg.final_eval_episodes) == (
+        cfg.eval_episodes,
+        cfg.final_eval_episodes,
+    )
+    per = data.get("per_episode")
+    if not (per and same_env and same_chunks):
+        return None
+    return {k: np.asarray(v[:episodes]) for k, v in per.items()}
+
+
+FINAL_KEY = teacher_stage.FINAL_EVAL_KEY
 
 
 def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> dict[str, Any]:
@@ -214,9 +250,9 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
     cursor = dataset_lib.Cursor.from_json(meta.get("dataset"))
     writer = _writer(run_dir, cfg, setup, ds, cursor)
     student_eval, teacher_eval = _evaluators(setup, cfg.eval_episodes)
-    key = jax.random.PRNGKey(EVAL_KEY)
-    n = cfg.eval_episodes
-    teacher_ref = _teacher_reference(stage_dir, teacher_eval, key, "eval", n, n)
+    n, final_n = cfg.eval_episodes, cfg.final_eval_episodes
+    key = eval_lib.chunk_keys(jax.random.PRNGKey(FINAL_KEY), final_n, n)[0]
+    teacher_ref = _teacher_reference(stage_dir, setup, cfg, teacher_eval, "eval", key, n)
     provenance = _provenance(setup, run_dir)
     progress = Progress(dcfg.iterations, start, "distill")
     t_start = time.perf_counter()
@@ -333,7 +369,7 @@ def final_evaluation(
     student_eval, teacher_eval = evaluators
     key = jax.random.PRNGKey(FINAL_KEY)
     n, chunk = cfg.final_eval_episodes, cfg.eval_episodes
-    teacher = _teacher_reference(stage_dir, teacher_eval, key, "final", n, chunk)
+    teacher = _teacher_reference(stage_dir, setup, cfg, teacher_eval, "final", key, n)
     res = eval_lib.evaluate_chunks(student_eval, ds.params, key, n, chunk)
     summary: dict[str, Any] = {
         "finished": True,

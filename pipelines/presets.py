@@ -29,6 +29,8 @@ class Preset:
     teacher_eval_every: int = 50
     eval_episodes: int = 64
     final_eval_episodes: int = 256
+    timing_breakdown: bool = True
+    """Time one rollout alone (one more compile) to split teacher time into collect/update."""
     description: str = ""
 
     def env_override_strings(self) -> tuple[str, ...]:
@@ -45,6 +47,7 @@ class Preset:
             eval_every=self.teacher_eval_every,
             eval_episodes=self.eval_episodes,
             final_eval_episodes=self.final_eval_episodes,
+            timing_breakdown=self.timing_breakdown,
         )
 
     def distill_config(self) -> Any:
@@ -114,7 +117,7 @@ PRESETS: dict[str, Preset] = {
     "quickstart": Preset(
         env="dclaw_valve",
         ppo=PPOConfig(
-            num_timesteps=450_000,
+            num_timesteps=400_000,
             num_envs=128,
             unroll_length=10,
             num_minibatches=4,
@@ -123,10 +126,12 @@ PRESETS: dict[str, Preset] = {
             discount=0.97,
             network=_SMALL_NET,
         ),
-        dagger=DAggerConfig(iterations=12, num_envs=64, unroll_length=40, capacity=1024),
+        # 128 envs as the teacher: the batched reset program comes from the compile cache
+        dagger=DAggerConfig(iterations=12, num_envs=128, unroll_length=20, capacity=2048),
         teacher_eval_every=100,
         eval_episodes=64,
         final_eval_episodes=128,
+        timing_breakdown=False,
         description="dexdistill run's default: valve teacher + keypoint GRU student, <= 10 min on 2 cores",
     ),
     "dclaw_valve_gpu": Preset(

@@ -81,6 +81,8 @@ def run(run_dir: str | Path, cfg: RunConfig, force: bool = False) -> dict[str, A
         return _stopped(run_dir, log, "distill")
 
     def evaluate() -> None:
+        if _reuse_final_evaluation(run_dir, cfg):
+            return
         for policy in ("teacher", "student"):
             ecfg = dataclasses.replace(cfg.evaluate, policy=policy)
             out = run_dir / "eval" / f"{policy}_{ecfg.randomization}.json"
@@ -105,6 +107,37 @@ def run(run_dir: str | Path, cfg: RunConfig, force: bool = False) -> dict[str, A
     summary = report.report_summary(run_dir)
     print(f"run: done in {log['total_wall_s']:.0f} s; report at {path}")
     return summary
+
+
+def _reuse_final_evaluation(run_dir: Path, cfg: RunConfig) -> bool:
+    """Writes ``eval/{teacher,student}_train.json`` from the distill stage's final evaluation.
+
+    That evaluation already ran student and teacher on the same fresh randomized episodes
+    with the training randomization; when the requested evaluation is exactly that (no
+    sweeps, same episode count) it is reused instead of compiled and run again.
+    """
+    e = cfg.evaluate
+    final = run_dir / "student" / "eval.json"
+    if e.randomization != "train" or e.sweeps or not final.exists():
+        return False
+    data = json.loads(final.read_text())
+    if data.get("episodes") != e.episodes:
+        return False
+    teacher = data["teacher"]
+    common = {"randomization": "train", "episodes": e.episodes, "source": "student/eval.json"}
+    student = {k: v for k, v in data.items() if k not in ("teacher", "finished", "ratio")}
+    student.update(common, policy="student", teacher_success_rate=teacher["success_rate"])
+    student["teacher_success_ci95"] = teacher["success_ci95"]
+    out = run_dir / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, result in (
+        ("teacher", {**teacher, **common, "policy": "teacher"}),
+        ("student", student),
+    ):
+        path = out / f"{name}_train.json"
+        path.with_suffix(".tmp").write_text(json.dumps(result, indent=2))
+        path.with_suffix(".tmp").replace(path)
+    return True
 
 
 def _stopped(run_dir: Path, log: dict[str, Any], stage: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 def setup(cache_dir: str | None = None) -> None:
     """Silences XLA's C++ log noise and enables JAX's persistent compilation cache.
 
+    With ``DEXDISTILL_MULTIHOST=1`` it also calls ``jax.distributed.initialize()``.
     Call before the first jit. ``cache_dir`` defaults to ``$DEXDISTILL_CACHE`` or
     ``~/.cache/dexdistill/jax``; a second run of the same command then loads its
     compiled programs instead of recompiling them.
@@ -26,3 +27,8 @@ def setup(cache_dir: str | None = None) -> None:
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    if os.environ.get("DEXDISTILL_MULTIHOST") == "1":
+        # One process per host; the coordinator comes from the cluster environment (TPU pods,
+        # SLURM) or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID. Every stage
+        # then shards its env batch over the devices of all hosts (jax.devices()).
+        jax.distributed.initialize()

@@ -32,6 +32,8 @@ from teacher import ppo
 from teacher.networks import TeacherNetworks, make_networks, make_policy
 
 VERSION = "0.1.0"
+FINAL_EVAL_KEY = 123_456
+"""Key of the final evaluation (the distill stage evaluates its student on the same episodes)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,7 +233,7 @@ def final_evaluation(
     res = eval_lib.evaluate_chunks(
         evaluator,
         (ts.params, ts.normalizer),
-        jax.random.PRNGKey(123_456),
+        jax.random.PRNGKey(FINAL_EVAL_KEY),
         cfg.final_eval_episodes,
         cfg.eval_episodes,
     )
@@ -243,6 +245,7 @@ def final_evaluation(
     if "consecutive_successes" in res:
         summary["consecutive_successes"] = eval_lib.dactyl_table(res["consecutive_successes"])
     summary["env_steps"] = int(ts.env_steps)
+    summary["per_episode"] = {k: np.asarray(res[k]).tolist() for k in ("success", "return")}
     path = Path(run_dir) / "teacher" / "eval.json"
     path.write_text(json.dumps(summary, indent=2))
     return summary

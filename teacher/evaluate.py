@@ -119,7 +119,11 @@ def evaluate_chunks(
     final one, teacher and student), which saves a compile per size on slow machines.
     Results are concatenated and cut to ``episodes``.
     """
-    n = -(-episodes // chunk)
-    keys = [key] if n == 1 else list(jax.random.split(key, n))
-    parts = [jax.device_get(evaluate(params, k)) for k in keys]
+    parts = [jax.device_get(evaluate(params, k)) for k in chunk_keys(key, episodes, chunk)]
     return {k: np.concatenate([np.asarray(p[k]) for p in parts])[:episodes] for k in parts[0]}
+
+
+def chunk_keys(key: jax.Array, episodes: int, chunk: int) -> list[jax.Array]:
+    """The keys :func:`evaluate_chunks` uses: ``key`` itself for one chunk, else a split."""
+    n = -(-episodes // chunk)
+    return [key] if n == 1 else list(jax.random.split(key, n))

@@ -43,6 +43,8 @@ def test_run_produces_teacher_student_evaluation_and_report(tmp_path):
     assert list((run_dir / "report").glob("episode.*"))  # point_mass renders without GL
     results = _results(run_dir)
     assert set(results) >= {"teacher", "student", "teacher_train", "student_train"}
+    # the student is evaluated on the teacher's final-evaluation episodes
+    assert results["student"]["teacher"]["success_rate"] == results["teacher"]["success_rate"]
     teacher, student = results["teacher_train"], results["student_train"]
     assert teacher["success_rate"] >= 0.8
     assert student["success_rate"] >= 0.9 * teacher["success_rate"], (student, teacher)
