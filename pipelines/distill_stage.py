@@ -74,11 +74,15 @@ class DistillStageConfig:
         config_io.check_types(self)
         self.dagger.validate()
 
-    def student_config(self, aux_size: int) -> StudentConfig:
-        """The student architecture with the modality and auxiliary head resolved."""
+    def student_config(self, aux_size: int, num_goal_points: int = 0) -> StudentConfig:
+        """The student architecture with modality, auxiliary head and goal points resolved."""
         aux = aux_size if self.dagger.fit.aux_weight > 0 else self.dagger.student.aux_outputs
+        modality = STUDENTS[self.student]
         return dataclasses.replace(
-            self.dagger.student, modality=STUDENTS[self.student], aux_outputs=aux
+            self.dagger.student,
+            modality=modality,
+            aux_outputs=aux,
+            num_goal_points=num_goal_points if modality == "point_cloud" else 0,
         )
 
     def env_config(self, teacher_cfg: teacher_stage.TeacherStageConfig) -> Any:
@@ -142,7 +146,8 @@ def build(run_dir: Path, cfg: DistillStageConfig) -> Setup:
     env_cfg = cfg.env_config(teacher.stage_config)
     base = envs.make(teacher.env_name, env_cfg)
     aux_fn, aux_size = aux_target_fn(base)
-    dcfg = dataclasses.replace(cfg.dagger, student=cfg.student_config(aux_size))
+    goal_points = env_cfg.point_cloud.num_goal_points
+    dcfg = dataclasses.replace(cfg.dagger, student=cfg.student_config(aux_size, goal_points))
     dcfg.student.validate(frozenset(base.observation_spec))
     env = wrappers.wrap_for_training(base, dcfg.num_envs)
     nets = make_networks(dcfg.student, base.observation_spec, base.action_size)

@@ -127,7 +127,7 @@ PRESETS: dict[str, Preset] = {
             network=_SMALL_NET,
         ),
         # 128 envs as the teacher: the batched reset program comes from the compile cache
-        dagger=DAggerConfig(iterations=12, num_envs=128, unroll_length=20, capacity=2048),
+        dagger=DAggerConfig(iterations=16, num_envs=128, unroll_length=20, capacity=2048),
         teacher_eval_every=100,
         eval_episodes=64,
         final_eval_episodes=128,

@@ -157,6 +157,7 @@ def _config_from(config: Mapping[str, Any]) -> dict[str, Any]:
         "head_hidden": (128,),
         "min_std": 0.05,
         "aux_outputs": 0,
+        "num_goal_points": 0,
     }
     unknown = sorted(set(config) - set(defaults))
     if unknown:
@@ -466,7 +467,13 @@ class StudentPolicy:
     def _encode(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         cfg = self._config
         if cfg["modality"] == "point_cloud":
-            feats = _mlp(obs["point_cloud"], self._object_layers)  # [B, N, H]
+            points = obs["point_cloud"]
+            num_goal = int(cfg["num_goal_points"])
+            if num_goal:  # goal indicator channel, as in the flax PointNetEncoder
+                flag = np.zeros((*points.shape[:-1], 1), points.dtype)
+                flag[..., -num_goal:, :] = 1.0
+                points = np.concatenate([points, flag], axis=-1)
+            feats = _mlp(points, self._object_layers)  # [B, N, H]
             mask = obs["point_cloud_mask"]  # [B, N] bool
             if mask.shape[-1] and mask.all():  # the same numbers, without masking passes
                 max_pool = feats.max(axis=-2)

@@ -52,6 +52,10 @@ class StudentConfig:
     min_std: float = 0.05
     aux_outputs: int = 0
     """Size of an auxiliary head (e.g. object keypoints/pose prediction); 0: none."""
+    num_goal_points: int = 0
+    """The point cloud's last ``num_goal_points`` points are the goal's (the env's
+    ``point_cloud.num_goal_points``): they get an indicator channel so that the pooled
+    features tell object from goal. 0: no indicator."""
 
     def validate(self, obs_keys: frozenset[str] | None = None) -> None:
         if self.modality not in MODALITIES:
@@ -84,13 +88,19 @@ def _mlp(x: jax.Array, hidden: tuple[int, ...]) -> jax.Array:
 class PointNetEncoder(nn.Module):
     """Shared per-point MLP + masked max and mean pooling: ``[B, N, 3], [B, N] -> [B, 2H]``.
 
-    Permutation invariant; padded (masked-out) points never influence the output.
+    Permutation invariant (within the object's and within the goal's points); padded
+    (masked-out) points never influence the output. With ``num_goal`` > 0 the last
+    ``num_goal`` points carry a 4th input channel equal to 1 (goal), the others 0.
     """
 
     hidden: tuple[int, ...]
+    num_goal: int = 0
 
     @nn.compact
     def __call__(self, points: jax.Array, mask: jax.Array) -> jax.Array:
+        if self.num_goal:
+            flag = jp.zeros((*points.shape[:-1], 1), points.dtype)
+            points = jp.concatenate([points, flag.at[..., -self.num_goal :, :].set(1.0)], -1)
         feats = _mlp(points, self.hidden)  # [B, N, H]
         m = mask[..., None]
         neg = jp.finfo(feats.dtype).min
@@ -111,7 +121,8 @@ class ObservationEncoder(nn.Module):
     def __call__(self, obs: Mapping[str, jax.Array]) -> jax.Array:
         cfg = self.config
         if cfg.modality == "point_cloud":
-            obj = PointNetEncoder(cfg.encoder_hidden)(obs["point_cloud"], obs["point_cloud_mask"])
+            encoder = PointNetEncoder(cfg.encoder_hidden, cfg.num_goal_points)
+            obj = encoder(obs["point_cloud"], obs["point_cloud_mask"])
         else:
             kp = obs["keypoints"]
             obj = _mlp(kp.reshape(*kp.shape[:-2], -1), cfg.encoder_hidden)

@@ -120,6 +120,7 @@ def test_numpy_student_matches_flax_for_an_unusual_architecture(spec, tmp_path):
     # uneven layer counts, no proprio MLP, an aux head and two extra keys: module naming must hold
     cfg = StudentConfig(
         modality="point_cloud",
+        num_goal_points=8,  # point_mass: 16 object + 8 goal points
         extra_keys=("proprio", "keypoints"),
         encoder_hidden=(16,),
         proprio_hidden=(),
