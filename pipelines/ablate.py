@@ -20,9 +20,10 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import tyro
 
 import envs
 from pipelines import config_io, presets
@@ -120,7 +121,9 @@ def _tasks_with(field: str) -> list[str]:
 class AblateConfig:
     """Options of ``dexdistill ablate``."""
 
-    name: str = "dagger"
+    name: tyro.conf.Positional[
+        Literal["randomization", "memory", "representation", "dagger", "modality", "loss"]
+    ] = "dagger"
     """Which ablation: randomization, memory, representation, dagger, modality, loss."""
     task: str = "point_mass"
     seeds: int = 3

@@ -144,22 +144,34 @@ def bench_task(name: str, cfg: BenchEnvsConfig) -> dict[str, Any]:
     return out
 
 
-def run(cfg: BenchEnvsConfig) -> dict[str, Any]:
-    """Runs the benchmark, writes ``cfg.out`` and returns the results."""
-    results = {
+def machine() -> dict[str, Any]:
+    """Where a benchmark ran: device, platform, CPU count, jax and mujoco versions."""
+    return {
         "device": str(jax.devices()[0]),
         "device_kind": jax.devices()[0].device_kind,
         "platform": platform.platform(),
         "cpu_count": __import__("os").cpu_count(),
         "jax": jax.__version__,
         "mujoco": mujoco.__version__,
+    }
+
+
+def write_results(results: dict[str, Any], out: str, markdown: str) -> None:
+    """Writes ``out`` (JSON) and the markdown table next to it (``.md``)."""
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2))
+    path.with_suffix(".md").write_text(markdown)
+
+
+def run(cfg: BenchEnvsConfig) -> dict[str, Any]:
+    """Runs the benchmark, writes ``cfg.out`` and returns the results."""
+    results = {
+        **machine(),
         "config": dataclasses.asdict(cfg),
         "tasks": [bench_task(name, cfg) for name in cfg.tasks],
     }
-    path = Path(cfg.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2))
-    path.with_suffix(".md").write_text(to_markdown(results))
+    write_results(results, cfg.out, to_markdown(results))
     return results
 
 

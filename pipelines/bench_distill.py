@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -29,7 +27,7 @@ from distill import buffer as buffer_lib
 from distill import dagger
 from envs import wrappers
 from pipelines import presets
-from pipelines.bench import _timed
+from pipelines.bench import _timed, machine, write_results
 from student.networks import make_networks, make_policy
 from teacher import normalize as norm_lib
 from teacher.networks import make_networks as teacher_networks
@@ -122,17 +120,11 @@ def bench_task(name: str, batch: int, cfg: BenchDistillConfig) -> dict[str, Any]
 def run(cfg: BenchDistillConfig) -> dict[str, Any]:
     """Runs the benchmark, writes ``cfg.out`` (+ ``.md``) and returns the results."""
     results = {
-        "device_kind": jax.devices()[0].device_kind,
-        "platform": platform.platform(),
-        "cpu_count": __import__("os").cpu_count(),
-        "jax": jax.__version__,
+        **machine(),
         "config": dataclasses.asdict(cfg),
         "rows": [bench_task(t, b, cfg) for t in cfg.tasks for b in cfg.batch_sizes],
     }
-    path = Path(cfg.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2))
-    path.with_suffix(".md").write_text(to_markdown(results))
+    write_results(results, cfg.out, to_markdown(results))
     return results
 
 

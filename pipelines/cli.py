@@ -22,6 +22,7 @@ from typing import Any, Literal
 import tyro
 
 from pipelines import runtime
+from pipelines.ablate import AblateConfig
 from pipelines.distill_stage import DistillStageConfig
 from pipelines.evaluate_stage import EvaluateConfig
 from pipelines.run_pipeline import RunConfig
@@ -229,14 +230,9 @@ def run_report(cmd: ReportCommand) -> None:
 
     if not cmd.run_dir:
         raise ValueError("--run-dir: required (a run directory to report on)")
-    video_policy = None
-    if cmd.video and (Path(cmd.run_dir) / "student" / "checkpoints").exists():
-        import envs
-        from pipelines import distill_stage
+    from pipelines.run_pipeline import student_video_policy
 
-        loaded = distill_stage.load(cmd.run_dir)
-        env = envs.make(loaded.env_name, loaded.env_config)
-        video_policy = (env, loaded.policy(), loaded.initial_carry)
+    video_policy = student_video_policy(cmd.run_dir) if cmd.video else None
     print(report.write_report(cmd.run_dir, video=cmd.video, video_policy=video_policy))
 
 
@@ -274,32 +270,14 @@ def run_export(cmd: ExportCommand) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class AblateCommand:
+class AblateCommand(AblateConfig):
     """Run a research ablation (multi-seed) and write OUT/NAME.md, .csv and .png."""
-
-    name: tyro.conf.Positional[
-        Literal["randomization", "memory", "representation", "dagger", "modality", "loss"]
-    ]
-    """Which question: randomization, memory, representation, dagger, modality, loss."""
-    task: str = "point_mass"
-    seeds: int = 3
-    preset: str | None = None
-    """Settings every arm starts from (default: the task's preset)."""
-    out: str = "ablations"
-    episodes: int = 0
-    """Evaluation episodes per condition (0: the preset's)."""
-    teacher_timesteps: int = 0
-    """Teacher budget override (0: the preset's)."""
-    iterations: int = 0
-    """DAgger iterations override (0: the preset's)."""
-    arms: tuple[str, ...] = ()
-    """Run only these arms (default: all)."""
 
 
 def run_ablate(cmd: AblateCommand) -> None:
     from pipelines import ablate
 
-    result = ablate.run(ablate.AblateConfig(**dataclasses.asdict(cmd)))
+    result = ablate.run(cmd)
     print(result["table"])
 
 

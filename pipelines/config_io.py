@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
 import typing
+from pathlib import Path
 from typing import Any
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Writes ``data`` as indented JSON atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

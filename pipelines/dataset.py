@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import queue
 import re
@@ -295,9 +294,3 @@ def episode_arrays(episode: Mapping[str, Any]) -> dict[str, Any]:
         k: v.decode() if isinstance(v, bytes) else v for k, v in episode["episode_metadata"].items()
     }
     return {"steps": stack(steps), "episode_metadata": meta}
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)

@@ -201,7 +201,7 @@ def _teacher_reference(
     if res is None:
         res = eval_lib.evaluate_chunks(teacher_eval, None, key, episodes, cfg.eval_episodes)
     summary = eval_lib.summarize(res)
-    dataset_lib.write_json_atomic(path, summary)
+    config_io.write_json(path, summary)
     return summary
 
 
@@ -387,7 +387,7 @@ def final_evaluation(
     }
     if "consecutive_successes" in res:
         summary["consecutive_successes"] = eval_lib.dactyl_table(res["consecutive_successes"])
-    dataset_lib.write_json_atomic(stage_dir / "eval.json", summary)
+    config_io.write_json(stage_dir / "eval.json", summary)
     return summary
 
 

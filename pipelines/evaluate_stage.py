@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import time
 from collections.abc import Callable
@@ -603,16 +602,9 @@ def run(run_dir: str | Path, cfg: EvaluateConfig, verbose: bool = True) -> dict[
     result["eval_s"] = time.perf_counter() - t_start
     result["config"] = config_io.to_dict(cfg)
     result["randomization_config"] = config_io.to_dict(env_config.randomization)
-    _write_json(run_dir / "eval" / f"{cfg.policy}_{cfg.randomization}.json", result)
+    config_io.write_json(run_dir / "eval" / f"{cfg.policy}_{cfg.randomization}.json", result)
     say(format_table(result))
     return result
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
 
 
 def format_table(result: dict[str, Any]) -> str:

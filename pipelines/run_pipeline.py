@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipelines import presets
+from pipelines import config_io, presets
 from pipelines.distill_stage import DistillStageConfig
 from pipelines.evaluate_stage import EvaluateConfig
 from pipelines.teacher_stage import TeacherStageConfig
@@ -57,10 +57,7 @@ def _timed(log: dict[str, Any], name: str, fn: Any) -> Any:
 
 
 def _write_log(run_dir: Path, log: dict[str, Any]) -> None:
-    path = run_dir / "pipeline.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(log, indent=2))
-    tmp.replace(path)
+    config_io.write_json(run_dir / "pipeline.json", log)
 
 
 def run(run_dir: str | Path, cfg: RunConfig, force: bool = False) -> dict[str, Any]:
@@ -92,13 +89,7 @@ def run(run_dir: str | Path, cfg: RunConfig, force: bool = False) -> dict[str, A
     _timed(stages, "evaluate", evaluate)
 
     def write_report() -> Path:
-        video_policy = None
-        if cfg.video:
-            import envs
-
-            loaded = distill_stage.load(run_dir)
-            env = envs.make(loaded.env_name, loaded.env_config)
-            video_policy = (env, loaded.policy(), loaded.initial_carry)
+        video_policy = student_video_policy(run_dir) if cfg.video else None
         return report.write_report(run_dir, video=cfg.video, video_policy=video_policy)
 
     path = _timed(stages, "report", write_report)
@@ -107,6 +98,18 @@ def run(run_dir: str | Path, cfg: RunConfig, force: bool = False) -> dict[str, A
     summary = report.report_summary(run_dir)
     print(f"run: done in {log['total_wall_s']:.0f} s; report at {path}")
     return summary
+
+
+def student_video_policy(run_dir: str | Path) -> tuple[Any, Any, Any] | None:
+    """``(env, policy, initial_carry)`` of the run's student for the report video, if any."""
+    if not (Path(run_dir) / "student" / "checkpoints").exists():
+        return None
+    import envs
+    from pipelines import distill_stage
+
+    loaded = distill_stage.load(run_dir)
+    env = envs.make(loaded.env_name, loaded.env_config)
+    return env, loaded.policy(), loaded.initial_carry
 
 
 def _reuse_final_evaluation(run_dir: Path, cfg: RunConfig) -> bool:
@@ -128,15 +131,10 @@ def _reuse_final_evaluation(run_dir: Path, cfg: RunConfig) -> bool:
     student = {k: v for k, v in data.items() if k not in ("teacher", "finished", "ratio")}
     student.update(common, policy="student", teacher_success_rate=teacher["success_rate"])
     student["teacher_success_ci95"] = teacher["success_ci95"]
-    out = run_dir / "eval"
-    out.mkdir(parents=True, exist_ok=True)
-    for name, result in (
-        ("teacher", {**teacher, **common, "policy": "teacher"}),
-        ("student", student),
-    ):
-        path = out / f"{name}_train.json"
-        path.with_suffix(".tmp").write_text(json.dumps(result, indent=2))
-        path.with_suffix(".tmp").replace(path)
+    config_io.write_json(
+        run_dir / "eval" / "teacher_train.json", {**teacher, **common, "policy": "teacher"}
+    )
+    config_io.write_json(run_dir / "eval" / "student_train.json", student)
     return True
 
 

@@ -111,10 +111,7 @@ def write_config(run_dir: Path, section: str, cfg: Any, resolved_env: Any, force
     data[section] = new
     data["package_version"] = VERSION
     data["git_commit"] = git_commit()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
+    config_io.write_json(path, data)
 
 
 def _policy_factory(nets: TeacherNetworks, deterministic: bool = True) -> Any:
