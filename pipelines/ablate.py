@@ -30,6 +30,9 @@ from pipelines import config_io, presets
 
 ABLATIONS = ("randomization", "memory", "representation", "dagger", "modality", "loss")
 CONDITIONS = ("heldout", "reality")
+ERRORS = ("keypoint_distance", "position_error", "rotation_error")
+"""End-of-episode errors reported next to success when the task measures them (these stay
+informative where a small budget leaves every arm's success rate at zero)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +141,8 @@ class AblateConfig:
     """DAgger iterations override (0: the preset's)."""
     arms: tuple[str, ...] = ()
     """Run only these arms (default: all of the ablation's)."""
+    env_overrides: tuple[str, ...] = ()
+    """Task overrides shared by every arm, ``FIELD=VALUE`` (e.g. ``instability=3.5``)."""
 
     def validate(self) -> None:
         if self.name not in ABLATIONS:
@@ -151,6 +156,9 @@ class AblateConfig:
             if getattr(self, field) < 0:
                 raise ValueError(f"{field}={getattr(self, field)}: must be >= 0")
         presets.get(self.preset or presets.default_for(self.task))
+        envs.with_overrides(
+            envs.default_config(self.task), config_io.parse_overrides(self.env_overrides)
+        ).validate()
         if self.name in ABLATIONS and self.arms:
             valid = [a.name for a in arms(self.name, self.task)]
             unknown = [a for a in self.arms if a not in valid]
@@ -164,7 +172,7 @@ def _stage_configs(cfg: AblateConfig, arm: Arm, seed: int) -> tuple[Any, Any]:
     if preset.env != cfg.task:
         preset = dataclasses.replace(preset, env=cfg.task, env_overrides=())
     teacher, distill = preset.teacher_config(), preset.distill_config()
-    env_overrides = tuple(f"{k}={v!r}" for k, v in arm.env)
+    env_overrides = (*cfg.env_overrides, *(f"{k}={v!r}" for k, v in arm.env))
     teacher = dataclasses.replace(
         teacher, env_overrides=(*teacher.env_overrides, *env_overrides), eval_every=0
     )
@@ -176,7 +184,9 @@ def _stage_configs(cfg: AblateConfig, arm: Arm, seed: int) -> tuple[Any, Any]:
     overrides = dict(arm.distill)
     on_policy = overrides.pop("_on_policy", False)
     extra_env = overrides.pop("env_overrides", ())
-    distill = dataclasses.replace(distill, env_overrides=(*distill.env_overrides, *extra_env))
+    distill = dataclasses.replace(
+        distill, env_overrides=(*distill.env_overrides, *cfg.env_overrides, *extra_env)
+    )
     distill = envs.with_overrides(distill, {"dagger.seed": distill.dagger.seed + seed, **overrides})
     if cfg.iterations:
         distill = envs.with_overrides(distill, {"dagger.iterations": cfg.iterations})
@@ -218,6 +228,9 @@ def run_arm(cfg: AblateConfig, arm: Arm, seed: int) -> dict[str, Any]:
         row[f"{condition}_success"] = result["success_rate"]
         if "consecutive_successes" in result:
             row[f"{condition}_consecutive"] = result["consecutive_successes"]["mean"]
+        for name in ERRORS:
+            if name in result.get("metrics", {}):
+                row[f"{condition}_{name}"] = result["metrics"][name]
     return row
 
 
@@ -272,6 +285,21 @@ def to_markdown(cfg: AblateConfig, arm_names: list[str], rows: list[dict], metri
         for condition in CONDITIONS:
             cells.extend(_stats([r[f"{condition}_{metric}"] for r in arm_rows]))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    errors = [e for e in ERRORS if all(f"heldout_{e}" in r for r in rows)]
+    if errors:
+        lines += [
+            "",
+            "End-of-episode errors (mean ± std over seeds; lower is better):",
+            "",
+            "| arm | " + " | ".join(f"{c} {e}" for c in CONDITIONS for e in errors) + " |",
+            "|---|" + "---|" * (len(CONDITIONS) * len(errors)),
+        ]
+        for name in arm_names:
+            arm_rows = [r for r in rows if r["arm"] == name]
+            cells = [
+                _stats([r[f"{c}_{e}"] for r in arm_rows])[0] for c in CONDITIONS for e in errors
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -13,6 +13,7 @@ Run directory layout written here (next to the teacher's)::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ import envs
 from distill import dagger as dagger_lib
 from distill.schedules import next_beta
 from envs import wrappers
-from pipelines import config_io, teacher_stage
+from pipelines import config_io, render, teacher_stage
 from pipelines import dataset as dataset_lib
 from pipelines.checkpoints import Checkpointer
 from pipelines.logs import MetricsLog, Progress
@@ -36,6 +37,8 @@ from teacher import evaluate as eval_lib
 
 STUDENTS = {"keypoints": "keypoints", "pointcloud": "point_cloud"}
 AUX_PARTS = ("object_pos", "object_quat")
+EPISODE_FILE = "episode.npz"
+"""The first episode of the student's final evaluation (physics per step), under ``student/``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +172,8 @@ def _evaluators(setup: Setup, episodes: int) -> tuple[Any, Any]:
         episodes,
         nets.initial_carry,
         reference=teacher,
+        # records one episode per evaluation: the report renders the final one (no compile)
+        record=functools.partial(render.physics_fields, setup.base),
     )
     # the teacher's parameters are arguments (not constants), as in the teacher stage: the
     # program is then the teacher stage's evaluator and comes from the compilation cache
@@ -367,7 +372,8 @@ def final_evaluation(
     cfg: DistillStageConfig,
     evaluators: tuple[Any, Any],
 ) -> dict[str, Any]:
-    """Student and teacher on the same ``final_eval_episodes`` fresh episodes; writes eval.json.
+    """Student and teacher on the same ``final_eval_episodes`` fresh episodes; writes eval.json
+    and the first episode's physics (``EPISODE_FILE``, rendered by the report).
 
     ``evaluators`` run ``eval_episodes`` each (reused in chunks: no extra compile).
     """
@@ -376,6 +382,8 @@ def final_evaluation(
     n, chunk = cfg.final_eval_episodes, cfg.eval_episodes
     teacher = _teacher_reference(stage_dir, setup, cfg, teacher_eval, "final", key, n)
     res = eval_lib.evaluate_chunks(student_eval, ds.params, key, n, chunk)
+    frames = res.pop("frames")
+    render.save_episode(stage_dir / EPISODE_FILE, frames, setup.teacher.env_name, setup.base.config)
     summary: dict[str, Any] = {
         "finished": True,
         "episodes": cfg.final_eval_episodes,

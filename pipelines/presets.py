@@ -27,6 +27,8 @@ class Preset:
     student: str = "keypoints"
     """``keypoints`` or ``pointcloud``: the student ``dexdistill run`` distills."""
     teacher_eval_every: int = 50
+    student_eval_every: int = 1
+    """Evaluate the student every this many DAgger iterations (and after the last)."""
     eval_episodes: int = 64
     final_eval_episodes: int = 256
     timing_breakdown: bool = True
@@ -57,6 +59,7 @@ class Preset:
         return DistillStageConfig(
             student=self.student,
             dagger=self.dagger,
+            eval_every=self.student_eval_every,
             eval_episodes=self.eval_episodes,
             final_eval_episodes=self.final_eval_episodes,
         )
@@ -129,6 +132,7 @@ PRESETS: dict[str, Preset] = {
         # 128 envs as the teacher: the batched reset program comes from the compile cache
         dagger=DAggerConfig(iterations=16, num_envs=128, unroll_length=20, capacity=2048),
         teacher_eval_every=100,
+        student_eval_every=2,
         eval_episodes=64,
         final_eval_episodes=128,
         timing_breakdown=False,

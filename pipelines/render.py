@@ -15,6 +15,7 @@ calls it) and GIF otherwise. Every frame carries a small step/time label.
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -45,8 +46,12 @@ def _is_mjx(env: Env) -> bool:
     return getattr(env, "mj_model", None) is not None
 
 
-def _physics_fields(env: Env, state: State) -> dict[str, Any]:
-    """The small part of ``state`` needed to draw it (not the whole ``mjx.Data``)."""
+def physics_fields(env: Env, state: State) -> dict[str, Any]:
+    """The small part of ``state`` needed to draw it (not the whole ``mjx.Data``).
+
+    Works on a batched state too (every leaf keeps its batch axis), so it can be the
+    ``record`` of :func:`teacher.evaluate.make_evaluator`.
+    """
     if _is_mjx(env):
         d = state.data
         fields = {
@@ -83,12 +88,12 @@ def _make_rollout(env: Env, policy: Policy, initial_carry: Callable[[int], Any],
             nxt = env.step(state, action[0])
             # Hold the final state once the episode has ended (no auto-reset here).
             nxt = jax.tree.map(lambda a, b: jp.where(alive, b, a), state, nxt)
-            out = (_physics_fields(env, nxt), alive)
+            out = (physics_fields(env, nxt), alive)
             return (nxt, pcarry, alive & (nxt.done == 0)), out
 
         carry0 = (state0, initial_carry(1), jp.array(True))
         _, (traj, alive) = jax.lax.scan(body, carry0, jax.random.split(k_act, steps))
-        return _physics_fields(env, state0), traj, alive
+        return physics_fields(env, state0), traj, alive
 
     return jax.jit(rollout)
 
@@ -116,6 +121,74 @@ def rollout_frames(
     frames = [first]
     frames += [jax.tree.map(lambda x, t=t: np.asarray(x[t]), traj) for t in range(taken)]
     return frames
+
+
+# ----------------------------------------------------------------------------- recorded episodes
+
+
+def recorded_frames(record: dict[str, Any]) -> list[Frame]:
+    """Host frames of an evaluator's recorded episode (``{"first", "steps", "alive"}``, see
+    :func:`teacher.evaluate.make_evaluator` with ``record=physics_fields``)."""
+    taken = int(np.sum(record["alive"]))
+    steps = record["steps"]
+    return [record["first"]] + [
+        jax.tree.map(lambda x, t=t: np.asarray(x[t]), steps) for t in range(taken)
+    ]
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}/"))
+        else:
+            out[f"{prefix}{k}"] = np.asarray(v)
+    return out
+
+
+def save_episode(path: str | Path, record: dict[str, Any], task: str, env_config: Any) -> None:
+    """Writes a recorded episode and the env it ran in (task, config) to one ``.npz``."""
+    from pipelines import config_io
+
+    env = json.dumps({"task": task, "config": config_io.to_dict(env_config)})
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, __env__=np.asarray(env), **_flatten(record))
+    tmp.replace(path)
+
+
+def load_episode(path: str | Path) -> tuple[Env, dict[str, Any]]:
+    """``(env, record)`` from :func:`save_episode`'s file."""
+    import envs
+    from pipelines import config_io
+
+    record: dict[str, Any] = {}
+    with np.load(path) as data:
+        meta = json.loads(str(data["__env__"]))
+        for name in data.files:
+            if name == "__env__":
+                continue
+            *parents, leaf = name.split("/")
+            node = record
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = data[name]
+    cls = type(envs.default_config(meta["task"]))
+    return envs.make(meta["task"], config_io.from_dict(cls, meta["config"])), record
+
+
+def render_recorded(
+    path: str | Path,
+    out: str | Path,
+    width: int = 480,
+    height: int = 360,
+    camera: str | int | None = None,
+    fps: float | None = None,
+) -> Path:
+    """Renders the episode :func:`save_episode` wrote to ``out`` (MP4, or GIF without ffmpeg)."""
+    env, record = load_episode(path)
+    images = render_frames(env, recorded_frames(record), width, height, camera)
+    return write_video(out, images, fps if fps is not None else 1.0 / env.dt)
 
 
 # ----------------------------------------------------------------------------- MuJoCo frames

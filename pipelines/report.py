@@ -560,15 +560,21 @@ def _header(run: RunData) -> list[str]:
 # ----------------------------------------------------------------------------- video, entry point
 
 
-def _render_video(out_dir: Path, video_policy: tuple[Any, Any, Any]) -> Path | str:
-    """Writes the episode video; returns its path, or the one-line reason it could not."""
+def _render_video(
+    out_dir: Path, episode: Path | None, video_policy: tuple[Any, Any, Any] | None
+) -> Path | str:
+    """Writes the episode video - the recorded ``episode`` if given, else a rollout of
+    ``video_policy`` - and returns its path, or the one-line reason it could not."""
     import jax
 
-    from pipelines.render import render_episode
+    from pipelines import render
 
-    env, policy, initial_carry = video_policy
     try:
-        return render_episode(
+        if episode is not None:
+            return render.render_recorded(episode, out_dir / VIDEO_NAME)
+        assert video_policy is not None
+        env, policy, initial_carry = video_policy
+        return render.render_episode(
             env, policy, initial_carry, jax.random.PRNGKey(0), out_dir / VIDEO_NAME
         )
     except RuntimeError as err:  # no OpenGL context (see pipelines/render.py)
@@ -589,10 +595,13 @@ def write_report(
 ) -> Path:
     """Writes ``DIR/report/report.md`` (+ PNG plots, + the episode video); returns its path.
 
-    ``video_policy``: optional ``(env, policy, initial_carry)`` for an unbatched env and
-    a pure ``policy(obs [1, ...], carry, key)``; with ``video=True`` one episode is
-    rendered (see :func:`pipelines.render.render_episode`). Without an OpenGL context
-    the report says so in one line instead of failing. An existing video is linked.
+    With ``video=True`` the video shows the first episode of the student's final
+    evaluation (``student/episode.npz``, recorded by the distill stage: nothing to
+    compile). Runs without that file render a fresh episode of ``video_policy``:
+    ``(env, policy, initial_carry)`` for an unbatched env and a pure
+    ``policy(obs [1, ...], carry, key)`` (see :func:`pipelines.render.render_episode`).
+    Without an OpenGL context the report says so in one line instead of failing.
+    Without either, an existing video is linked.
     """
     run = load_run(run_dir)
     out_dir = run.run_dir / "report"
@@ -615,7 +624,12 @@ def write_report(
     robust_png = plot_robustness(run.evals, out_dir / ROBUSTNESS_PLOT)
     clip: Path | str | None = None
     if video:
-        clip = _render_video(out_dir, video_policy) if video_policy else _existing_video(out_dir)
+        episode = run.run_dir / "student" / "episode.npz"
+        episode = episode if episode.exists() else None
+        if episode is not None or video_policy is not None:
+            clip = _render_video(out_dir, episode, video_policy)
+        else:
+            clip = _existing_video(out_dir)
     sections = [
         _header(run),
         _summary_section(summary),

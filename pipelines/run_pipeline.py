@@ -101,8 +101,10 @@ def run(run_dir: str | Path, cfg: RunConfig, force: bool = False) -> dict[str, A
 
 
 def student_video_policy(run_dir: str | Path) -> tuple[Any, Any, Any] | None:
-    """``(env, policy, initial_carry)`` of the run's student for the report video, if any."""
-    if not (Path(run_dir) / "student" / "checkpoints").exists():
+    """``(env, policy, initial_carry)`` of the run's student for the report video; None when
+    there is no student, or when the report will render its recorded evaluation episode."""
+    student = Path(run_dir) / "student"
+    if not (student / "checkpoints").exists() or (student / "episode.npz").exists():
         return None
     import envs
     from pipelines import distill_stage

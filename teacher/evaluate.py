@@ -27,12 +27,18 @@ def make_evaluator(
     num_episodes: int,
     init_carry: Callable[[int], Any] = lambda b: None,
     reference: Callable | None = None,
+    record: Callable[[State], Any] | None = None,
 ) -> Callable[[Any, jax.Array], dict[str, jax.Array]]:
     """Returns jitted ``evaluate(params, rng) -> {name: [num_episodes]}`` for an unbatched ``env``.
 
     With a ``reference`` policy (e.g. the teacher, feed-forward), each episode also
     reports ``action_error``: the mean over its steps of ``|mean - reference mean|^2``
     on the states the evaluated policy visits.
+
+    With ``record(state) -> pytree`` (batched state in, batched leaves out), the first
+    episode is also recorded: ``out["frames"] = {"first": tree, "steps": tree [T, ...],
+    "alive": [T]}`` (``alive[t]``: the episode had not ended before step ``t``), e.g. to
+    render a video of an evaluated episode without compiling another rollout.
     """
     reset = jax.vmap(env.reset)
     step = jax.vmap(env.step)
@@ -65,11 +71,15 @@ def make_evaluator(
                 nxt.metrics,
             )
             final = {**final, **ended}
+            frame = None
+            if record is not None:
+                frame = (jax.tree.map(lambda x: x[0], record(nxt)), alive[0] > 0)
             alive = alive * (1.0 - nxt.done)
-            return (nxt, pcarry, alive, ret, length, final), None
+            return (nxt, pcarry, alive, ret, length, final), frame
 
+        first = None if record is None else jax.tree.map(lambda x: x[0], record(state))
         carry0 = (state, init_carry(num_episodes), alive, ret, length, final)
-        (state, _, alive, ret, length, final), _ = jax.lax.scan(
+        (state, _, alive, ret, length, final), frames = jax.lax.scan(
             body, carry0, jax.random.split(k_act, horizon)
         )
         ended = {k: jp.where(alive > 0, state.metrics[k], final[k]) for k in state.metrics}
@@ -78,6 +88,8 @@ def make_evaluator(
             out.pop("action_error")
         else:
             out["action_error"] = out["action_error"] / jp.maximum(length, 1.0)
+        if record is not None:
+            out["frames"] = {"first": first, "steps": frames[0], "alive": frames[1]}
         return out
 
     return jax.jit(evaluate)
@@ -85,7 +97,7 @@ def make_evaluator(
 
 def summarize(results: dict[str, Any]) -> dict[str, float]:
     """Means of the per-episode results plus a 95% interval of the success rate."""
-    out = {f"{k}_mean": float(np.mean(v)) for k, v in results.items()}
+    out = {f"{k}_mean": float(np.mean(v)) for k, v in results.items() if k != "frames"}
     if "success" in results:
         s = np.asarray(results["success"], np.float64)
         p, n = s.mean(), len(s)
@@ -117,10 +129,13 @@ def evaluate_chunks(
 
     One compiled evaluator then serves evaluations of any size (the periodic and the
     final one, teacher and student), which saves a compile per size on slow machines.
-    Results are concatenated and cut to ``episodes``.
+    Results are concatenated and cut to ``episodes``; recorded ``frames`` (see
+    :func:`make_evaluator`) are the first chunk's.
     """
     parts = [jax.device_get(evaluate(params, k)) for k in chunk_keys(key, episodes, chunk)]
-    return {k: np.concatenate([np.asarray(p[k]) for p in parts])[:episodes] for k in parts[0]}
+    frames = [p.pop("frames", None) for p in parts][0]
+    out = {k: np.concatenate([np.asarray(p[k]) for p in parts])[:episodes] for k in parts[0]}
+    return out if frames is None else {**out, "frames": frames}
 
 
 def chunk_keys(key: jax.Array, episodes: int, chunk: int) -> list[jax.Array]:

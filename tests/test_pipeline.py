@@ -41,6 +41,8 @@ def test_run_produces_teacher_student_evaluation_and_report(tmp_path):
     for png in ("teacher_curve.png", "dagger_curves.png"):
         assert (run_dir / "report" / png).stat().st_size > 1000
     assert list((run_dir / "report").glob("episode.*"))  # point_mass renders without GL
+    # ... from the student's recorded final-evaluation episode (no extra rollout compile)
+    assert (run_dir / "student" / "episode.npz").stat().st_size > 0
     results = _results(run_dir)
     assert set(results) >= {"teacher", "student", "teacher_train", "student_train"}
     # the student is evaluated on the teacher's final-evaluation episodes

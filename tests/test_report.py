@@ -251,6 +251,37 @@ def test_report_links_video(tmp_path: Path, point_mass_env) -> None:
     assert f"({videos[0].name})" in text
 
 
+def _random_policy(obs, carry, key):
+    a = jax.random.uniform(key, (obs["proprio"].shape[0], 2), minval=-1.0, maxval=1.0)
+    return a, carry, {"mean": a, "std": jp.ones_like(a)}
+
+
+def test_evaluator_records_its_first_episode_and_the_report_renders_it(
+    tmp_path: Path, point_mass_env
+) -> None:
+    from teacher import evaluate as eval_lib
+
+    env = point_mass_env
+    record = lambda state: render.physics_fields(env, state)  # noqa: E731
+    fn = eval_lib.make_evaluator(env, lambda p: _random_policy, 3, record=record)
+    res = eval_lib.evaluate_chunks(fn, None, jax.random.PRNGKey(3), 5, 3)
+    assert res["return"].shape == (5,) and "frames_mean" not in eval_lib.summarize(res)
+    frames = render.recorded_frames(res["frames"])
+    assert len(frames) == int(res["length"][0]) + 1 == env.episode_length + 1
+    # the recorded episode is evaluation episode 0: same rewards, same final success
+    rewards = sum(float(f["reward"]) for f in frames[1:])
+    np.testing.assert_allclose(rewards, res["return"][0], rtol=1e-5, atol=1e-5)
+    assert float(frames[-1]["metrics"]["success"]) == res["success"][0]
+    run = _make_run(tmp_path)
+    render.save_episode(run / "student" / "episode.npz", res["frames"], TASK, env.config)
+    loaded_env, loaded = render.load_episode(run / "student" / "episode.npz")
+    assert loaded_env.config == env.config
+    jax.tree.map(np.testing.assert_array_equal, loaded, jax.device_get(res["frames"]))
+    text = report.write_report(run, video=True).read_text()  # no policy: the recording
+    (video,) = list((run / "report").glob("episode.*"))
+    assert f"({video.name})" in text and len(_read_frames(video)) == len(frames)
+
+
 def test_rollout_frames_stop_at_done(point_mass_env) -> None:
     frames = render.rollout_frames(
         point_mass_env, _zero_policy, lambda b: None, jax.random.PRNGKey(1), max_steps=5
