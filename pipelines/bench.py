@@ -18,7 +18,7 @@ import json
 import platform
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
@@ -40,12 +40,32 @@ class BenchEnvsConfig:
     """Control steps per timed scan."""
     repeats: int = 2
     """Timed runs after the compiling one; the best is reported."""
-    point_cloud: str = "surface"
+    point_cloud: Literal["surface", "raycast"] = "surface"
     """Point-cloud source for the ``env`` measurement: ``surface`` or ``raycast``."""
-    impl: str = "jax"
+    impl: Literal["jax", "warp"] = "jax"
     """MJX implementation: ``jax`` or ``warp`` (GPU)."""
     out: str = "bench_out/envs.json"
     """Where the JSON results are written."""
+
+    def validate(self) -> None:
+        """Raises a one-line ``ValueError`` naming the first bad field."""
+        validate_common(self.tasks, self.batch_sizes, self.repeats)
+        if self.steps < 1:
+            raise ValueError(f"steps={self.steps}: must be >= 1")
+        for name, allowed in (("point_cloud", ("surface", "raycast")), ("impl", ("jax", "warp"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r}: allowed values are {allowed}")
+
+
+def validate_common(tasks: tuple[str, ...], batch_sizes: tuple[int, ...], repeats: int) -> None:
+    """Checks the fields every benchmark config has (one-line ``ValueError``)."""
+    unknown = [t for t in tasks if t not in envs.names()]
+    if unknown or not tasks:
+        raise ValueError(f"tasks={list(tasks)}: registered tasks are {envs.names()}")
+    if not batch_sizes or min(batch_sizes) < 1:
+        raise ValueError(f"batch_sizes={list(batch_sizes)}: must be non-empty, each >= 1")
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats}: must be >= 1")
 
 
 def _timed(fn: Any, *args: Any, repeats: int) -> tuple[float, float]:
@@ -166,6 +186,7 @@ def write_results(results: dict[str, Any], out: str, markdown: str) -> None:
 
 def run(cfg: BenchEnvsConfig) -> dict[str, Any]:
     """Runs the benchmark, writes ``cfg.out`` and returns the results."""
+    cfg.validate()
     results = {
         **machine(),
         "config": dataclasses.asdict(cfg),

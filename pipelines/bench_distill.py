@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
@@ -27,7 +27,7 @@ from distill import buffer as buffer_lib
 from distill import dagger
 from envs import wrappers
 from pipelines import presets
-from pipelines.bench import _timed, machine, write_results
+from pipelines.bench import _timed, machine, validate_common, write_results
 from student.networks import make_networks, make_policy
 from teacher import normalize as norm_lib
 from teacher.networks import make_networks as teacher_networks
@@ -40,11 +40,22 @@ class BenchDistillConfig:
 
     tasks: tuple[str, ...] = ("point_mass", "dclaw_valve")
     batch_sizes: tuple[int, ...] = (64,)
-    student: str = "keypoints"
+    student: Literal["keypoints", "pointcloud"] = "keypoints"
     """``keypoints`` or ``pointcloud``."""
     unroll_length: int = 40
+    """DAgger steps per env per iteration."""
     repeats: int = 2
+    """Timed runs after the compiling one; the best is reported."""
     out: str = "bench_out/distill.json"
+    """Where the JSON results are written (+ a ``.md`` table)."""
+
+    def validate(self) -> None:
+        """Raises a one-line ``ValueError`` naming the first bad field."""
+        validate_common(self.tasks, self.batch_sizes, self.repeats)
+        if self.student not in ("keypoints", "pointcloud"):
+            raise ValueError(f"student={self.student!r}: allowed values are keypoints, pointcloud")
+        if self.unroll_length < 1:
+            raise ValueError(f"unroll_length={self.unroll_length}: must be >= 1")
 
 
 def _teacher(base: Any, preset: presets.Preset) -> Any:
@@ -119,6 +130,7 @@ def bench_task(name: str, batch: int, cfg: BenchDistillConfig) -> dict[str, Any]
 
 def run(cfg: BenchDistillConfig) -> dict[str, Any]:
     """Runs the benchmark, writes ``cfg.out`` (+ ``.md``) and returns the results."""
+    cfg.validate()
     results = {
         **machine(),
         "config": dataclasses.asdict(cfg),

@@ -17,12 +17,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any
 
 import tyro
 
 from pipelines import runtime
 from pipelines.ablate import AblateConfig
+from pipelines.bench import BenchEnvsConfig
+from pipelines.bench_distill import BenchDistillConfig
 from pipelines.distill_stage import DistillStageConfig
 from pipelines.evaluate_stage import EvaluateConfig
 from pipelines.run_pipeline import RunConfig
@@ -40,20 +42,13 @@ class EnvsCommand:
     """Print JSON instead of a table."""
 
 
-@dataclasses.dataclass(frozen=True)
-class BenchCommand:
-    """Benchmarks; ``dexdistill bench envs`` measures environment throughput."""
-
-    target: tyro.conf.Positional[Literal["envs", "distill"]] = "envs"
-    """``envs``: env throughput; ``distill``: DAgger labelling/aggregation cost."""
-    tasks: tuple[str, ...] = ("point_mass", "dclaw_valve", "trifinger_cube", "hand_cube")
-    batch_sizes: tuple[int, ...] = (1, 64, 1024)
-    steps: int = 20
-    """Control steps per timed scan."""
-    repeats: int = 2
-    point_cloud: Literal["surface", "raycast"] = "surface"
-    impl: Literal["jax", "warp"] = "jax"
-    out: str = "bench_out/envs.json"
+BENCH_HELP = "Benchmarks: `envs` (env throughput) or `distill` (DAgger labelling cost)."
+BenchCommand = Annotated[
+    Annotated[BenchEnvsConfig, tyro.conf.subcommand("envs", default=BenchEnvsConfig())]
+    | Annotated[BenchDistillConfig, tyro.conf.subcommand("distill", default=BenchDistillConfig())],
+    tyro.conf.arg(help=BENCH_HELP),
+]
+"""``dexdistill bench envs|distill``: the options of each are its config dataclass."""
 
 
 def describe_envs(task: str | None = None) -> list[dict]:
@@ -96,31 +91,15 @@ def run_envs(cmd: EnvsCommand) -> None:
         _print_envs(rows)
 
 
-def run_bench(cmd: BenchCommand) -> None:
-    from pipelines import bench
-
-    if cmd.target == "distill":
+def run_bench(cmd: BenchEnvsConfig | BenchDistillConfig) -> None:
+    if isinstance(cmd, BenchDistillConfig):
         from pipelines import bench_distill
 
-        out = cmd.out if cmd.out != "bench_out/envs.json" else "bench_out/distill.json"
-        tasks = cmd.tasks if cmd.tasks != BenchCommand.tasks else ("point_mass", "dclaw_valve")
-        batches = cmd.batch_sizes if cmd.batch_sizes != BenchCommand.batch_sizes else (64,)
-        bench_distill.run(
-            bench_distill.BenchDistillConfig(tasks=tasks, batch_sizes=batches, out=out)
-        )
-        print(f"wrote {out}")
-        return
+        bench_distill.run(cmd)
+    else:
+        from pipelines import bench
 
-    cfg = bench.BenchEnvsConfig(
-        tasks=cmd.tasks,
-        batch_sizes=cmd.batch_sizes,
-        steps=cmd.steps,
-        repeats=cmd.repeats,
-        point_cloud=cmd.point_cloud,
-        impl=cmd.impl,
-        out=cmd.out,
-    )
-    bench.run(cfg)
+        bench.run(cmd)
     print(f"wrote {cmd.out}")
 
 
@@ -338,7 +317,7 @@ def _run_dir_env(run_dir: str | None) -> str | None:
 def _usage() -> str:
     lines = ["usage: dexdistill {" + ",".join(COMMANDS) + "} [--help] ...", ""]
     for name, (cls, _) in COMMANDS.items():
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        doc = BENCH_HELP if name == "bench" else (cls.__doc__ or "").strip().splitlines()[0]
         lines.append(f"  {name:<9} {doc}")
     return "\n".join(lines)
 
@@ -360,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     cls, fn = COMMANDS[name]
     try:
         default = _default(name, rest)
-        cmd = tyro.cli(cls, args=rest, default=default, prog=f"dexdistill {name}")
+        kwargs = {} if default is None else {"default": default}
+        cmd = tyro.cli(cls, args=rest, prog=f"dexdistill {name}", **kwargs)
         fn(cmd)
     except (ValueError, FileNotFoundError, FloatingPointError) as err:
         print(f"dexdistill {name}: error: {err}", file=sys.stderr)

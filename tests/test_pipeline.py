@@ -101,6 +101,9 @@ def test_run_killed_in_every_stage_ends_like_an_uninterrupted_run(tmp_path):
         (["distill", "--run-dir", "x", "--dagger.mixing", "sometimes"], "dagger.mixing"),
         (["teacher", "--preset", "tiny", "--run-dir", "x", "--env-overrides", "nope=1"], "nope"),
         (["distill", "--run-dir", "nowhere"], "no teacher in nowhere"),
+        (["bench", "envs", "--tasks", "cube_juggle"], "tasks=['cube_juggle']: registered"),
+        (["bench", "distill", "--batch-sizes", "0"], "batch_sizes=[0]: must be"),
+        (["ablate", "dagger", "--env-overrides", "instability=-1"], "instability=-1"),
     ],
 )
 def test_bad_input_gets_one_line_naming_the_field(argv, message, tmp_path, capsys, monkeypatch):
