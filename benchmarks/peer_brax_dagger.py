@@ -98,7 +98,11 @@ Differences a reader must know (also in each result's ``notes``):
   labelling + fitting) of the steady-state iterations; an iteration during
   which XLA compiled anything counts as warm-up and is left out.
   ``warmup_overhead_s`` is how much longer the warm-up iterations took than the
-  steady rate implies (compile + tracing of the DAgger program);
+  steady rate implies (compile + tracing of the DAgger program). brax compiles
+  its DAgger scan twice, in its first and second chunk (its initial env state
+  has an int32 ``info["steps"]`` from ``scramble_times``, the states of its
+  per-chunk resets a float32 one), so its first two iterations are warm-up;
+  ours compiles once;
   ``xla_compile_s`` all XLA compile time up to the end of training
   (``jax.monitoring``; the per-iteration evaluators included).
   ``wall_clock_s`` runs from loading the teacher to the end of training, per-

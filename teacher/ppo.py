@@ -384,6 +384,28 @@ def _learning_rate(ts: TrainState, cfg: PPOConfig, total_iters: int) -> jax.Arra
     return ts.learning_rate
 
 
+def _epochs(
+    state: tuple,
+    key: jax.Array,
+    minibatches: Callable[[jax.Array], Any],
+    nets: TeacherNetworks,
+    optimizer: optax.GradientTransformation,
+    cfg: PPOConfig,
+) -> tuple[tuple, dict[str, jax.Array]]:
+    """``num_epochs`` passes of ``num_minibatches`` gradient steps from ``state``
+    ``(params, opt_state, lr)``; ``minibatches(key)`` draws one epoch's shuffled minibatches
+    (leading axis ``num_minibatches``). Returns the new state and the mean loss terms."""
+    sgd_step = _sgd_step(nets, optimizer, cfg)
+
+    def epoch(carry: tuple, k: jax.Array) -> tuple[tuple, dict[str, jax.Array]]:
+        k_perm, k_loss = jax.random.split(k)
+        keys = jax.random.split(k_loss, cfg.num_minibatches)
+        return jax.lax.scan(sgd_step, carry, (minibatches(k_perm), keys))
+
+    state, aux = jax.lax.scan(epoch, state, jax.random.split(key, cfg.num_epochs))
+    return state, jax.tree.map(jp.mean, aux)
+
+
 def _update(
     params: dict[str, Any],
     opt_state: Any,
@@ -394,25 +416,18 @@ def _update(
     optimizer: optax.GradientTransformation,
     cfg: PPOConfig,
 ) -> tuple[dict[str, Any], Any, jax.Array, dict[str, jax.Array]]:
-    """``num_epochs`` x ``num_minibatches`` gradient steps over ``flat [N, ...]``."""
+    """Gradient steps on single transitions ``flat [N, ...]``, shuffled every epoch."""
     n = flat["advantages"].shape[0]
     mb = n // cfg.num_minibatches
-    sgd_step = _sgd_step(nets, optimizer, cfg)
 
-    def epoch(carry: tuple, k: jax.Array) -> tuple[tuple, dict[str, jax.Array]]:
-        k_perm, k_loss = jax.random.split(k)
-        perm = jax.random.permutation(k_perm, n)
-        shuffled = jax.tree.map(
-            lambda x: x[perm].reshape(cfg.num_minibatches, mb, *x.shape[1:]), flat
-        )
-        return jax.lax.scan(
-            sgd_step, carry, (shuffled, jax.random.split(k_loss, cfg.num_minibatches))
-        )
+    def minibatches(k: jax.Array) -> dict[str, Any]:
+        perm = jax.random.permutation(k, n)
+        return jax.tree.map(lambda x: x[perm].reshape(cfg.num_minibatches, mb, *x.shape[1:]), flat)
 
-    (params, opt_state, lr), aux = jax.lax.scan(
-        epoch, (params, opt_state, lr), jax.random.split(key, cfg.num_epochs)
+    (params, opt_state, lr), aux = _epochs(
+        (params, opt_state, lr), key, minibatches, nets, optimizer, cfg
     )
-    return params, opt_state, lr, jax.tree.map(jp.mean, aux)
+    return params, opt_state, lr, aux
 
 
 def _update_recurrent(
@@ -435,25 +450,22 @@ def _update_recurrent(
     b = first.shape[1]
     mb = b // cfg.num_minibatches
     seqs = {**data, "first": first}
-    sgd_step = _sgd_step(nets, optimizer, cfg)
 
-    def epoch(state: tuple, k: jax.Array) -> tuple[tuple, dict[str, jax.Array]]:
-        k_perm, k_loss = jax.random.split(k)
-        perm = jax.random.permutation(k_perm, b)
+    def minibatches(k: jax.Array) -> dict[str, Any]:
+        perm = jax.random.permutation(k, b)
         # [T, B, ...] -> [num_minibatches, T, mb, ...]; carries [B, ...] -> [num_minibatches, mb, ...]
-        split_t = lambda x: jp.swapaxes(
-            x[:, perm].reshape(x.shape[0], cfg.num_minibatches, mb, *x.shape[2:]), 0, 1
+        split_t = (
+            lambda x: jp.swapaxes(  # noqa: E731
+                x[:, perm].reshape(x.shape[0], cfg.num_minibatches, mb, *x.shape[2:]), 0, 1
+            )
         )
-        split_b = lambda x: x[perm].reshape(cfg.num_minibatches, mb, *x.shape[1:])
-        batches = {**jax.tree.map(split_t, seqs), "carry": jax.tree.map(split_b, carry)}
-        return jax.lax.scan(
-            sgd_step, state, (batches, jax.random.split(k_loss, cfg.num_minibatches))
-        )
+        split_b = lambda x: x[perm].reshape(cfg.num_minibatches, mb, *x.shape[1:])  # noqa: E731
+        return {**jax.tree.map(split_t, seqs), "carry": jax.tree.map(split_b, carry)}
 
-    (params, opt_state, lr), aux = jax.lax.scan(
-        epoch, (params, opt_state, lr), jax.random.split(key, cfg.num_epochs)
+    (params, opt_state, lr), aux = _epochs(
+        (params, opt_state, lr), key, minibatches, nets, optimizer, cfg
     )
-    return params, opt_state, lr, jax.tree.map(jp.mean, aux)
+    return params, opt_state, lr, aux
 
 
 def _sgd_step(
