@@ -340,7 +340,6 @@ def test_recurrent_teacher_learns_tiny_task():
     cfg = _recurrent_cfg("gru", "none", memory_size=64)
     base = envs.make("point_mass")
     env = wrappers.wrap_for_training(base, cfg.num_envs)
-    t0 = time.perf_counter()
     nets, iteration = ppo.build(env, cfg)
     ts = ppo.init_state(env, nets, cfg)
     evaluator = eval_lib.make_evaluator(
@@ -357,8 +356,6 @@ def test_recurrent_teacher_learns_tiny_task():
     after = eval_lib.summarize(
         jax.device_get(evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(9)))
     )
-    elapsed = time.perf_counter() - t0
     assert before["success_rate"] < 0.2
     assert after["success_rate"] >= 0.6, after
     assert after["return_mean"] > before["return_mean"] + 10
-    assert elapsed < 120, f"took {elapsed:.1f}s"  # ~17 s with a warm compile cache
