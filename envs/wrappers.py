@@ -17,8 +17,32 @@ from envs.base import ArraySpec, Env, State
 
 
 def _select(done: jax.Array, a: Any, b: Any) -> Any:
-    """``a`` where ``done`` else ``b``, leafwise (``done`` is a scalar per env)."""
-    return jax.tree.map(lambda x, y: jp.where(done, x, y), a, b)
+    """``a`` where ``done`` else ``b``, leafwise; ``done`` ``[*B]`` is broadcast over each
+    leaf's trailing axes (``B`` = () for one env, ``(num_envs,)`` for a batch)."""
+
+    def pick(x: jax.Array, y: jax.Array) -> jax.Array:
+        return jp.where(done.reshape(done.shape + (1,) * (x.ndim - done.ndim)), x, y)
+
+    return jax.tree.map(pick, a, b)
+
+
+def _count_episode(state: State, nxt: State) -> State:
+    """``nxt`` with the running ``episode_return`` / ``episode_length`` in info and metrics."""
+    totals = {
+        "episode_return": state.info["episode_return"] + nxt.reward,
+        "episode_length": state.info["episode_length"] + 1.0,
+    }
+    return nxt.replace(info={**nxt.info, **totals}, metrics={**nxt.metrics, **totals})
+
+
+def _start_new_episodes(done: jax.Array, fresh: State, nxt: State) -> State:
+    """``nxt`` whose finished envs continue from ``fresh`` (data, obs, info), keeping the
+    finishing step's reward, done, metrics and truncation flag."""
+    info = _select(done, fresh.info, nxt.info)
+    info["truncation"] = nxt.info["truncation"]
+    return nxt.replace(
+        data=_select(done, fresh.data, nxt.data), obs=_select(done, fresh.obs, nxt.obs), info=info
+    )
 
 
 class Wrapper:
@@ -58,21 +82,9 @@ class AutoReset(Wrapper):
         return state.replace(info=info, metrics=metrics)
 
     def step(self, state: State, action: jax.Array) -> State:
-        nxt = self.env.step(state, action)
-        ep_return = state.info["episode_return"] + nxt.reward
-        ep_length = state.info["episode_length"] + 1.0
+        nxt = _count_episode(state, self.env.step(state, action))
         fresh = self.reset(jax.random.fold_in(nxt.info["rng"], 1))
-        done = nxt.done > 0
-        info = {**nxt.info, "episode_return": ep_return, "episode_length": ep_length}
-        info = _select(done, fresh.info, info)
-        info["truncation"] = nxt.info["truncation"]
-        metrics = {**nxt.metrics, "episode_return": ep_return, "episode_length": ep_length}
-        return nxt.replace(
-            data=_select(done, fresh.data, nxt.data),
-            obs=_select(done, fresh.obs, nxt.obs),
-            info=info,
-            metrics=metrics,
-        )
+        return _start_new_episodes(nxt.done > 0, fresh, nxt)
 
 
 class ObservationHistory(Wrapper):
@@ -160,23 +172,12 @@ class BatchedAutoReset(Wrapper):
         return jax.vmap(self.env.reset)(jax.random.split(rng, self.num_envs))
 
     def step(self, state: State, action: jax.Array) -> State:
-        nxt = jax.vmap(self._inner.step)(state, action)
-        ep_return = state.info["episode_return"] + nxt.reward
-        ep_length = state.info["episode_length"] + 1.0
-        info = {**nxt.info, "episode_return": ep_return, "episode_length": ep_length}
-        metrics = {**nxt.metrics, "episode_return": ep_return, "episode_length": ep_length}
-        nxt = nxt.replace(info=info, metrics=metrics)
+        nxt = _count_episode(state, jax.vmap(self._inner.step)(state, action))
         done = nxt.done > 0
 
         def with_resets(s: State) -> State:
             keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(s.info["rng"])
-            fresh = jax.vmap(self.env.reset)(keys)
-            sel = lambda a, b: jax.tree.map(
-                lambda x, y: jp.where(done.reshape(-1, *([1] * (x.ndim - 1))), x, y), a, b
-            )
-            info = sel(fresh.info, s.info)
-            info["truncation"] = s.info["truncation"]
-            return s.replace(data=sel(fresh.data, s.data), obs=sel(fresh.obs, s.obs), info=info)
+            return _start_new_episodes(done, jax.vmap(self.env.reset)(keys), s)
 
         return jax.lax.cond(jp.any(done), with_resets, lambda s: s, nxt)
 

@@ -50,3 +50,25 @@ def test_history_stacks_newest_last_and_refills_on_reset():
     s = step(s, jp.ones(2))  # step 5: episode ends, history refilled with the new first obs
     assert float(s.done) == 1.0
     np.testing.assert_array_equal(s.obs["proprio"][0], s.obs["proprio"][2])
+
+
+def test_batch_level_autoreset_equals_per_env_autoreset():
+    """``BatchedAutoReset`` (resets under one batch-level cond) is ``Batched(AutoReset)``."""
+    base = envs.make("point_mass", episode_length=5)
+    fast = wrappers.BatchedAutoReset(base, 3)
+    plain = wrappers.Batched(wrappers.AutoReset(base), 3)
+
+    def run(env, rng):
+        def body(s, k):
+            a = jax.random.uniform(k, (3, 2), minval=-1.0, maxval=1.0)
+            s = env.step(s, a)
+            return s, (s.done, s.reward, s.obs, s.metrics["episode_return"])
+
+        return jax.lax.scan(body, env.reset(rng), jax.random.split(rng, 12))
+
+    (s1, out1), (s2, out2) = (
+        jax.jit(lambda r, e=e: run(e, r))(jax.random.PRNGKey(4)) for e in (fast, plain)
+    )
+    for a, b in zip(jax.tree.leaves((s1, out1)), jax.tree.leaves((s2, out2)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert 0 < np.asarray(out1[0]).sum()
