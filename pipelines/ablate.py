@@ -231,6 +231,14 @@ def run_arm(cfg: AblateConfig, arm: Arm, seed: int) -> dict[str, Any]:
         for name in ERRORS:
             if name in result.get("metrics", {}):
                 row[f"{condition}_{name}"] = result["metrics"][name]
+        if "teacher_success_rate" in result:  # a student, with its teacher on the same episodes
+            row[f"{condition}_teacher_success"] = result["teacher_success_rate"]
+            row[f"{condition}_action_error"] = result["action_error"]
+    final = run_dir / "student" / "eval.json"
+    if arm.evaluate == "student" and final.exists():  # training randomization
+        train = json.loads(final.read_text())
+        row["train_success"] = train["success_rate"]
+        row["train_teacher_success"] = train["teacher"]["success_rate"]
     return row
 
 
@@ -285,6 +293,7 @@ def to_markdown(cfg: AblateConfig, arm_names: list[str], rows: list[dict], metri
         for condition in CONDITIONS:
             cells.extend(_stats([r[f"{condition}_{metric}"] for r in arm_rows]))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += _context_table(arm_names, rows)
     errors = [e for e in ERRORS if all(f"heldout_{e}" in r for r in rows)]
     if errors:
         lines += [
@@ -301,6 +310,37 @@ def to_markdown(cfg: AblateConfig, arm_names: list[str], rows: list[dict], metri
             ]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+_CONTEXT = (
+    ("train_success", "student, training randomization"),
+    ("train_teacher_success", "its teacher, same episodes"),
+    ("heldout_teacher_success", "teacher, held-out"),
+    ("reality_teacher_success", "teacher, reality proxy"),
+    ("heldout_action_error", "student action error vs teacher, held-out"),
+)
+
+
+def _context_table(arm_names: list[str], rows: list[dict]) -> list[str]:
+    """Students' success on the training randomization, their teachers on the very same
+    episodes, and the action error: what the held-out numbers should be read against."""
+    cols = [(k, label) for k, label in _CONTEXT if rows and all(k in r for r in rows)]
+    if not cols:
+        return []
+    lines = [
+        "",
+        "For reference (mean ± std over seeds): the students on the training randomization, "
+        "each seed's teacher on the same episodes, and the student's mean squared action "
+        "error against its teacher on the states it visits.",
+        "",
+        "| arm | " + " | ".join(label for _, label in cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
+    for name in arm_names:
+        arm_rows = [r for r in rows if r["arm"] == name]
+        cells = [_stats([r[k] for r in arm_rows])[0] for k, _ in cols]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot(
