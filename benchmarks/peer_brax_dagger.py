@@ -51,6 +51,12 @@ earlier entry with the same impl/variant/task/seed/samples/jax version)::
           --brax-beta stock --teacher-run $TEACHER --seed $s --out $OUT
     done
 
+Control for the JAX version (our DAgger under the brax venv's jax 0.9.2; the
+entry is kept apart from the jax 0.10 one)::
+
+    /work/venv_brax/bin/python benchmarks/peer_brax_dagger.py --impl ours --memory none \\
+        --teacher-run $TEACHER --seed 0 --out $OUT
+
 Differences a reader must know (also in each result's ``notes``):
 
 * Aggregation: brax's bc fits each iteration's student on that iteration's
@@ -99,12 +105,12 @@ Differences a reader must know (also in each result's ``notes``):
   which XLA compiled anything counts as warm-up and is left out.
   ``warmup_overhead_s`` is how much longer the warm-up iterations took than the
   steady rate implies (compile + tracing of the DAgger program). brax compiles
-  its DAgger scan twice, in its first and second chunk (its initial env state
-  has an int32 ``info["steps"]`` from ``scramble_times``, the states of its
-  per-chunk resets a float32 one), so its first two iterations are warm-up;
-  ours compiles once;
-  ``xla_compile_s`` all XLA compile time up to the end of training
-  (``jax.monitoring``; the per-iteration evaluators included).
+  its DAgger scan twice, in its first and second chunk (probably because its
+  initial env state has an int32 ``info["steps"]`` from ``scramble_times`` and
+  the states of its per-chunk resets a float32 one), so its first two
+  iterations are warm-up; ours compiles once. ``xla_compile_s`` is all XLA
+  compile time up to the end of training (``jax.monitoring``; the per-iteration
+  evaluators included).
   ``wall_clock_s`` runs from loading the teacher to the end of training, per-
   iteration evaluations of 64 episodes included (ours: our evaluator; brax:
   its own ``acting.Evaluator``), the final evaluation not. brax's own ``SPS``
