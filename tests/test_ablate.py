@@ -52,11 +52,28 @@ def test_unsupported_ablation_and_bad_config_are_one_line_errors():
         ablate.AblateConfig(task="juggling").validate()
 
 
+def _tables(text: str) -> list[list[str]]:
+    """The markdown tables of ``text``: per table, the first cell of each body row."""
+    tables, current = [], None
+    for line in text.splitlines():
+        if line.startswith("| arm"):
+            current = []
+            tables.append(current)
+        elif line.startswith("|---"):
+            continue
+        elif line.startswith("| ") and current is not None:
+            current.append(line.split("|")[1].strip())
+        else:
+            current = None
+    return tables
+
+
 def _check_outputs(out, name, arm_names, seeds):
-    table = (out / f"{name}.md").read_text().splitlines()
-    rows = [ln for ln in table if ln.startswith("| ") and not ln.startswith("| arm")]
-    assert [r.split("|")[1].strip() for r in rows] == arm_names
-    assert all(len(r.split("|")) == 9 for r in rows)  # arm + 2 conditions x (mean, median, seeds)
+    tables = _tables((out / f"{name}.md").read_text())
+    assert tables and all(t == arm_names for t in tables), tables
+    text = (out / f"{name}.md").read_text()
+    first = text.split("| arm")[1].split("\n\n")[0].splitlines()[2:]
+    assert all(len(r.split("|")) == 9 for r in first)  # arm + 2 conditions x (mean, median, seeds)
     with (out / f"{name}.csv").open() as f:
         records = list(csv.DictReader(f))
     assert len(records) == len(arm_names) * seeds
@@ -64,6 +81,54 @@ def _check_outputs(out, name, arm_names, seeds):
         for key in ("heldout_success", "reality_success"):
             assert 0.0 <= float(r[key]) <= 1.0
     assert (out / f"{name}.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("name", ablate.ABLATIONS)
+def test_every_ablation_writes_every_arm_and_seed(name, tmp_path, monkeypatch):
+    """Table, CSV and plot of every ablation (training replaced by synthetic results)."""
+    task = "trifinger_cube" if name == "representation" else "point_mass"
+    cfg = ablate.AblateConfig(name=name, task=task, seeds=2, out=str(tmp_path))
+    arm_names = [a.name for a in ablate.arms(name, task)]
+
+    def fake_run_arm(cfg, arm, seed):
+        row = {"arm": arm.name, "seed": seed, "train_success": 0.9, "train_teacher_success": 1.0}
+        for i, c in enumerate(ablate.CONDITIONS):
+            row[f"{c}_success"] = 0.1 * (arm_names.index(arm.name) % 9) + 0.01 * seed + 0.02 * i
+            row[f"{c}_teacher_success"] = 0.5
+            row[f"{c}_action_error"] = 0.3
+            if task == "trifinger_cube":
+                row.update({f"{c}_{e}": 0.05 for e in ablate.ERRORS})
+        return row
+
+    monkeypatch.setattr(ablate, "run_arm", fake_run_arm)
+    ablate.run(cfg)
+    _check_outputs(tmp_path, name, arm_names, 2)
+    tables = _tables((tmp_path / f"{name}.md").read_text())
+    assert len(tables) == (3 if task == "trifinger_cube" else 2)  # + errors table
+    text = (tmp_path / f"{name}.md").read_text()
+    first = next(ln for ln in text.splitlines() if ln.startswith(f"| {arm_names[0]} |"))
+    assert "0.005" in first and "0.00, 0.01" in first  # mean ± std over seeds, sorted seeds
+
+
+def test_arms_change_what_they_say(tmp_path):
+    cfg = ablate.AblateConfig(
+        name="dagger", preset="tiny", out=str(tmp_path), env_overrides=("instability=1.5",)
+    )
+    by_name = {a.name: a for a in ablate.arms("dagger", "point_mass")}
+    teacher, distill = ablate._stage_configs(cfg, by_name["on_policy"], seed=2)
+    assert distill.dagger.capacity == distill.dagger.num_envs  # no aggregation
+    assert distill.dagger.beta.kind == "constant" and distill.dagger.beta.value == 0.0
+    assert "instability=1.5" in teacher.env_overrides and "instability=1.5" in distill.env_overrides
+    base_teacher, _ = ablate._stage_configs(cfg, by_name["bc"], seed=0)
+    assert teacher.ppo.seed == base_teacher.ppo.seed + 2
+    cfg = ablate.AblateConfig(name="memory", preset="tiny", out=str(tmp_path))
+    _, distill = ablate._stage_configs(cfg, ablate.arms("memory", "point_mass")[-1], seed=0)
+    assert distill.dagger.student.memory == "none"
+    cfg = ablate.AblateConfig(name="randomization", preset="tiny", out=str(tmp_path))
+    arm = ablate.arms("randomization", "point_mass")[2]  # no_physics
+    teacher, distill = ablate._stage_configs(cfg, arm, seed=0)
+    assert not teacher.env_config().randomization.physics.enabled
+    assert teacher.env_config().randomization.observation.enabled
 
 
 def test_dagger_ablation_end_to_end_and_reused_on_rerun(tmp_path, capsys):
