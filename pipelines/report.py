@@ -525,7 +525,7 @@ def _image_section(title: str, image: Path | None, note: str = "") -> list[str]:
     return lines + [f"![{title}]({image.name})"]
 
 
-def _video_section(video: Path | str | None) -> list[str]:
+def _video_section(video: Path | str | None, recorded: bool) -> list[str]:
     if video is None:
         return []
     if isinstance(video, str):  # why there is no video
@@ -533,7 +533,12 @@ def _video_section(video: Path | str | None) -> list[str]:
     link = (
         f"![episode]({video.name})" if video.suffix == ".gif" else f"[{video.name}]({video.name})"
     )
-    return ["## Episode video", "", link]
+    what = (
+        "The student in the first episode of its final evaluation (randomized as in training)."
+        if recorded
+        else "The student in a fresh randomized episode."
+    )
+    return ["## Episode video", "", what, "", link]
 
 
 def _header(run: RunData) -> list[str]:
@@ -623,9 +628,10 @@ def write_report(
     dagger_png = plot_dagger_curves(run.student_metrics, teacher_line, out_dir / DAGGER_PLOT)
     robust_png = plot_robustness(run.evals, out_dir / ROBUSTNESS_PLOT)
     clip: Path | str | None = None
+    episode: Path | None = None
     if video:
-        episode = run.run_dir / "student" / "episode.npz"
-        episode = episode if episode.exists() else None
+        recorded = run.run_dir / "student" / "episode.npz"
+        episode = recorded if recorded.exists() else None
         if episode is not None or video_policy is not None:
             clip = _render_video(out_dir, episode, video_policy)
         else:
@@ -637,7 +643,7 @@ def write_report(
         _image_section("Teacher learning curve", teacher_png),
         _image_section("DAgger", dagger_png, "Dashed line: the teacher's success rate."),
         _image_section("Robustness", robust_png),
-        _video_section(clip),
+        _video_section(clip, video and episode is not None),
     ]
     text = "\n\n".join("\n".join(s) for s in sections if s) + "\n"
     path = out_dir / "report.md"
