@@ -150,6 +150,7 @@ def _config_from(config: Mapping[str, Any]) -> dict[str, Any]:
         "modality": "keypoints",
         "extra_keys": ("proprio",),
         "encoder_hidden": (64, 64),
+        "pointnet_hidden": None,  # artifacts exported before it existed: encoder_hidden
         "proprio_hidden": (64,),
         "memory": "gru",
         "memory_size": 128,
@@ -163,7 +164,15 @@ def _config_from(config: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown student config field(s) {unknown}; known: {sorted(defaults)}")
     cfg = {**defaults, **dict(config)}
-    for name in ("extra_keys", "encoder_hidden", "proprio_hidden", "head_hidden"):
+    if cfg["pointnet_hidden"] is None:
+        cfg["pointnet_hidden"] = cfg["encoder_hidden"]
+    for name in (
+        "extra_keys",
+        "encoder_hidden",
+        "pointnet_hidden",
+        "proprio_hidden",
+        "head_hidden",
+    ):
         cfg[name] = tuple(cfg[name])
     if cfg["modality"] not in MODALITIES:
         raise ValueError(f"student.modality={cfg['modality']!r}: allowed values are {MODALITIES}")
@@ -267,7 +276,7 @@ class StudentPolicy:
         enc = root.child("ObservationEncoder")
         if cfg["modality"] == "point_cloud":
             pn = enc.child("PointNetEncoder")
-            self._object_layers = [pn.dense() for _ in cfg["encoder_hidden"]]
+            self._object_layers = [pn.dense() for _ in cfg["pointnet_hidden"]]
         else:
             self._object_layers = [enc.dense() for _ in cfg["encoder_hidden"]]
         self._extra_layers = [enc.dense() for _ in cfg["proprio_hidden"]]

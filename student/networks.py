@@ -42,7 +42,11 @@ class StudentConfig:
     extra_keys: tuple[str, ...] = ("proprio",)
     """Other observation keys it reads (never ``privileged``)."""
     encoder_hidden: tuple[int, ...] = (64, 64)
-    """Keypoint MLP or per-point PointNet MLP."""
+    """Keypoint MLP (``modality='keypoints'``)."""
+    pointnet_hidden: tuple[int, ...] = (64, 128, 256)
+    """Shared per-point MLP of the PointNet encoder (``modality='point_cloud'``); the
+    pooled feature is twice the last width (max + mean). (64, 64) left the valve
+    point-cloud student at 0.80 of its teacher; (64, 128, 256) reached 1.12."""
     proprio_hidden: tuple[int, ...] = (64,)
     memory: str = "gru"
     memory_size: int = 128
@@ -121,7 +125,7 @@ class ObservationEncoder(nn.Module):
     def __call__(self, obs: Mapping[str, jax.Array]) -> jax.Array:
         cfg = self.config
         if cfg.modality == "point_cloud":
-            encoder = PointNetEncoder(cfg.encoder_hidden, cfg.num_goal_points)
+            encoder = PointNetEncoder(cfg.pointnet_hidden, cfg.num_goal_points)
             obj = encoder(obs["point_cloud"], obs["point_cloud_mask"])
         else:
             kp = obs["keypoints"]

@@ -122,7 +122,7 @@ def test_numpy_student_matches_flax_for_an_unusual_architecture(spec, tmp_path):
         modality="point_cloud",
         num_goal_points=8,  # point_mass: 16 object + 8 goal points
         extra_keys=("proprio", "keypoints"),
-        encoder_hidden=(16,),
+        pointnet_hidden=(16,),
         proprio_hidden=(),
         memory="lstm",
         memory_size=24,
