@@ -510,18 +510,8 @@ def run_brax(setup: Setup, beta_mode: str, hidden: tuple[int, ...]) -> dict[str,
 # --------------------------------------------------------------------------- main
 
 
-def _ident(r: dict[str, Any]) -> tuple:
-    keys = ("impl", "variant", "task", "seed", "labelled_samples")
-    return (*(r.get(k) for k in keys), r.get("versions", {}).get("jax"))
-
-
-def write_result(path: Path, result: dict[str, Any]) -> None:
-    """Adds ``result`` to the JSON list at ``path`` (an entry with the same ident is replaced)."""
-    rows = json.loads(path.read_text()) if path.exists() else []
-    rows = [r for r in rows if _ident(r) != _ident(result)] + [result]
-    rows.sort(key=lambda r: tuple(str(x) for x in _ident(r)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rows, indent=2) + "\n")
+IDENT_KEYS = ("impl", "variant", "task", "seed", "labelled_samples")
+"""A result's identity in the ``--out`` list (plus the jax version): reruns replace it."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -599,7 +589,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = json.loads(json.dumps(result, default=ppo_peer._jsonable))
     print(json.dumps({k: v for k, v in result.items() if k != "curve"}, indent=2))
     if args.out is not None:
-        write_result(args.out, result)
+        ppo_peer.write_result(args.out, result, IDENT_KEYS)
     return result
 
 

@@ -484,20 +484,24 @@ def _brax_timing(progress: list[tuple[int, dict, float]], setup: Setup, t0: floa
 # --------------------------------------------------------------------------- main
 
 
-def _ident(r: dict[str, Any]) -> tuple:
-    keys = ("impl", "task", "seed", "brax_reset", "num_timesteps")
-    return (*(r.get(k) for k in keys), r.get("versions", {}).get("jax"))
+IDENT_KEYS = ("impl", "task", "seed", "brax_reset", "num_timesteps")
 
 
-def write_result(path: Path, result: dict[str, Any]) -> None:
-    """Adds ``result`` to the JSON list at ``path``, kept sorted by :func:`_ident`.
+def write_result(
+    path: Path, result: dict[str, Any], ident_keys: tuple[str, ...] = IDENT_KEYS
+) -> None:
+    """Adds ``result`` to the JSON list at ``path``, kept sorted by its identity.
 
-    An earlier entry with the same impl, task, seed, brax_reset, num_timesteps
-    and jax version is replaced.
+    The identity is the values of ``ident_keys`` plus the jax version; an earlier entry
+    with the same identity is replaced.
     """
+
+    def ident(r: dict[str, Any]) -> tuple:
+        return (*(r.get(k) for k in ident_keys), r.get("versions", {}).get("jax"))
+
     rows = json.loads(path.read_text()) if path.exists() else []
-    rows = [r for r in rows if _ident(r) != _ident(result)] + [result]
-    rows.sort(key=lambda r: tuple(str(x) for x in _ident(r)))
+    rows = [r for r in rows if ident(r) != ident(result)] + [result]
+    rows.sort(key=lambda r: tuple(str(x) for x in ident(r)))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rows, indent=2) + "\n")
 
