@@ -87,7 +87,8 @@ def init_state(
     """Fresh student parameters, optimizer, empty buffer and envs from ``cfg.seed``."""
     rng = jax.random.PRNGKey(cfg.seed)
     rng, k_params, k_env, k_probe = jax.random.split(rng, 4)
-    params = nets.init(k_params, env.observation_spec)
+    spec = env.observation_spec
+    params = jax.jit(lambda k: nets.init(k, spec))(k_params)  # eager flax init: ~5 s of dispatch
     carry = RolloutCarry(
         env_state=jax.jit(env.reset)(k_env),
         student_carry=nets.initial_carry(cfg.num_envs),
@@ -137,7 +138,9 @@ def make_iteration(
 
     ``aux_target(obs) -> [B, K]`` gives the auxiliary head's target (see ``make_rollout``).
     """
-    rollout = make_rollout_fn(env, teacher, nets, cfg, aux_target)
+    # jitted once and shared: tracing it for ``init_state``'s buffer shapes is then reused when
+    # the iteration is traced (an MJX rollout takes seconds to trace on a CPU)
+    rollout = jax.jit(make_rollout_fn(env, teacher, nets, cfg, aux_target))
     update = fit_lib.make_update(nets, cfg.fit)
 
     def iteration(ds: DistillState, beta: jax.Array) -> tuple[DistillState, dict[str, Any], dict]:
