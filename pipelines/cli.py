@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes.util
-import os
+from pipelines import runtime
 
-if (
-    "MUJOCO_GL" not in os.environ
-    and not os.environ.get("DISPLAY")
-    and ctypes.util.find_library("EGL")
-):
-    os.environ["MUJOCO_GL"] = "egl"  # headless offscreen rendering for report videos
+runtime.choose_headless_gl()  # before anything imports mujoco: report videos render offscreen
 
 import dataclasses
 import json
@@ -21,7 +15,6 @@ from typing import Annotated, Any
 
 import tyro
 
-from pipelines import runtime
 from pipelines.ablate import AblateConfig
 from pipelines.bench import BenchEnvsConfig
 from pipelines.bench_distill import BenchDistillConfig

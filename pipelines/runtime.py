@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 from pathlib import Path
+
+
+def choose_headless_gl() -> str | None:
+    """Sets ``MUJOCO_GL=egl`` when none is set, there is no display and EGL is installed
+    (offscreen MuJoCo rendering for videos). Must run before ``mujoco`` is imported, which
+    reads the variable once. Returns the backend now requested (None: MuJoCo's default)."""
+    headless = "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY")
+    if headless and ctypes.util.find_library("EGL"):
+        os.environ["MUJOCO_GL"] = "egl"
+    return os.environ.get("MUJOCO_GL")
 
 
 def setup(cache_dir: str | None = None) -> None:

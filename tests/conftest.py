@@ -7,6 +7,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from pipelines import runtime  # noqa: E402
+
+runtime.choose_headless_gl()  # as the CLI does, before mujoco is imported
+
 import jax  # noqa: E402
 import jax.numpy as jp  # noqa: E402
 import pytest  # noqa: E402
