@@ -18,6 +18,7 @@ import numpy as np
 from mujoco import mjx
 
 from envs import observations as obs_lib
+from envs import physics as physics_lib
 from envs import randomize
 from envs.base import ArraySpec, State, spec_of
 from envs.observations import PointCloudConfig
@@ -38,8 +39,11 @@ class ManipulationConfig:
     """Control steps before an episode is truncated."""
     solver_iterations: int = 3
     ls_iterations: int = 5
+    backend: str = "auto"
+    """Physics: ``mujoco`` (MuJoCo C on the host, one batched call per step: CPUs),
+    ``mjx`` (GPU/TPU), or ``auto`` (``mujoco`` when JAX's default backend is the CPU)."""
     impl: str = "jax"
-    """MJX implementation: ``jax`` (any device) or ``warp`` (NVIDIA GPUs)."""
+    """MJX implementation (``backend=mjx``): ``jax`` (any device) or ``warp`` (NVIDIA GPUs)."""
     point_cloud: PointCloudConfig = PointCloudConfig()
     randomization: RandomizationConfig = RandomizationConfig()
 
@@ -55,6 +59,10 @@ class ManipulationConfig:
         for name in ("episode_length", "solver_iterations", "ls_iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
+        if self.backend not in physics_lib.BACKENDS:
+            raise ValueError(
+                f"backend={self.backend!r}: allowed values are {list(physics_lib.BACKENDS)}"
+            )
         if self.impl not in IMPLS:
             raise ValueError(f"impl={self.impl!r}: allowed values are {list(IMPLS)}")
         self.point_cloud.validate()
@@ -91,9 +99,27 @@ class MjxTask:
         config.validate()
         self.config = config
         self.mj_model = self._compile(config)
-        self.mjx_model = mjx.put_model(self.mj_model, impl=config.impl)
         self._index_model()
-        self._data0 = mjx.make_data(self.mjx_model, impl=config.impl)
+        self.backend = physics_lib.resolve_backend(config.backend)
+        """The physics actually used: ``mjx`` or ``mujoco`` (``auto`` resolved)."""
+        raycast = config.point_cloud.source == "raycast"
+        if self.backend == "mjx":
+            self.physics: Any = physics_lib.MjxPhysics(
+                self.mj_model, config.n_substeps, self.index, config.impl
+            )
+        else:
+            shapes = {
+                k: tuple(v.shape) for k, v in randomize.nominal_params(self.dims).items()
+            }
+            self.physics = physics_lib.MujocoPhysics(
+                self.mj_model, self._xml, config.n_substeps, self.index, shapes, raycast
+            )
+        # ray casting (mjx.ray) reads the episode's geom sizes from an mjx.Model
+        self.mjx_model = (
+            self.physics.model
+            if self.backend == "mjx"
+            else (mjx.put_model(self.mj_model) if raycast else None)
+        )
         self._obs_spec: dict[str, ArraySpec] | None = None
 
     # ----------------------------------------------------------------- to override
@@ -124,7 +150,8 @@ class MjxTask:
     # ----------------------------------------------------------------- setup
 
     def _compile(self, config: ManipulationConfig) -> mujoco.MjModel:
-        m = mujoco.MjModel.from_xml_string(self.build_mjcf())
+        self._xml = self.build_mjcf()
+        m = mujoco.MjModel.from_xml_string(self._xml)
         m.opt.timestep = config.sim_dt
         m.opt.iterations = config.solver_iterations
         m.opt.ls_iterations = config.ls_iterations
@@ -194,7 +221,9 @@ class MjxTask:
         return self._obs_spec
 
     def model_for(self, params: dict[str, jax.Array]) -> mjx.Model:
-        """This episode's ``mjx.Model`` (nominal model + randomized physics)."""
+        """This episode's ``mjx.Model`` (nominal model + randomized physics; ray casting)."""
+        if self.mjx_model is None:
+            raise ValueError(f"{self.name}: no mjx.Model on the {self.backend} backend")
         return randomize.apply_physics(self.mjx_model, params, self.index)
 
     def object_pose(self, data: mjx.Data) -> tuple[jax.Array, jax.Array]:
@@ -209,11 +238,10 @@ class MjxTask:
         """Samples episode parameters, a start state and a goal; ``rng``: PRNGKey."""
         rng, k_params, k_start, k_obs = jax.random.split(rng, 4)
         params = randomize.sample_params(k_params, self.config.randomization, self.dims)
-        model = self.model_for(params)
         qpos, goal, extra = self.sample_start(k_start, params)
-        data = self._data0.replace(qpos=qpos, ctrl=self._ctrl_from_qpos(qpos))
+        data = self.physics.init(qpos, self._ctrl_from_qpos(qpos))
         data = self._place_goal(data, goal)
-        data = mjx.forward(model, data)
+        data = self.physics.forward(data, params)
         k = self.config.randomization.unmodeled.max_action_delay
         action0 = self._action_from_ctrl(data.ctrl)
         info: dict[str, Any] = {
@@ -230,7 +258,7 @@ class MjxTask:
             **extra,
         }
         _, _, metrics, _ = self.compute_reward(data, info, k_obs)
-        obs, info = self._observe(model, data, info, k_obs)
+        obs, info = self._observe(data, info, k_obs)
         return State(
             data=data,
             obs=obs,
@@ -245,7 +273,6 @@ class MjxTask:
         info = dict(state.info)
         rng, k_act, k_force, k_rew, k_obs = jax.random.split(info["rng"], 5)
         params = info["params"]
-        model = self.model_for(params)
         action = jp.clip(action, -1.0, 1.0)
         applied, info = randomize.unmodeled_action(
             action, info, self.config.randomization.unmodeled, k_act
@@ -253,7 +280,7 @@ class MjxTask:
         data = state.data.replace(ctrl=self._ctrl_from_action(applied))
         data = self._apply_wrench(data, k_force, params)
         data = self._place_goal(data, info)
-        data = jax.lax.fori_loop(0, self.config.n_substeps, lambda _, d: mjx.step(model, d), data)
+        data = self.physics.step(data, params)
         info["rng"] = rng
         info["step"] = info["step"] + 1
         info["last_action"] = action
@@ -264,7 +291,7 @@ class MjxTask:
         truncated = (info["step"] >= self.config.episode_length) & ~terminated
         info["truncation"] = truncated.astype(jp.float32)
         metrics["unstable"] = unstable.astype(jp.float32)
-        obs, info = self._observe(model, data, info, k_obs)
+        obs, info = self._observe(data, info, k_obs)
         done = (terminated | truncated).astype(jp.float32)
         reward = jp.where(unstable, 0.0, reward)
         return state.replace(
@@ -311,7 +338,7 @@ class MjxTask:
     # ----------------------------------------------------------------- observations
 
     def _observe(
-        self, model: mjx.Model, data: mjx.Data, info: dict[str, Any], rng: jax.Array
+        self, data: mjx.Data, info: dict[str, Any], rng: jax.Array
     ) -> tuple[dict[str, jax.Array], dict[str, Any]]:
         params = info["params"]
         rcfg = self.config.randomization
@@ -339,7 +366,7 @@ class MjxTask:
                 info["last_action"],
             ]
         )
-        cloud, mask = self._point_cloud(model, data, info, k_pc, k_noise, k_goal)
+        cloud, mask = self._point_cloud(data, info, k_pc, k_noise, k_goal)
         parts = self._privileged_parts(data, info, obj_pos, obj_quat, kp_true, kp_goal, qpos)
         privileged = jp.concatenate([jp.ravel(v) for v in parts.values()])
         obs = {
@@ -383,7 +410,6 @@ class MjxTask:
 
     def _point_cloud(
         self,
-        model: mjx.Model,
         data: mjx.Data,
         info: dict[str, Any],
         k_pc: jax.Array,
@@ -408,7 +434,7 @@ class MjxTask:
                 cam, params["camera_offset"], params["camera_rotation"]
             )
             raw, hit = obs_lib.raycast_object(
-                model,
+                self.model_for(params),
                 data,
                 cam_pos,
                 cam_mat,

@@ -13,7 +13,7 @@ import mujoco
 import numpy as np
 from mujoco import mjx
 
-from envs import geometry
+from envs import fastrand, geometry
 from envs.randomize import ObservationNoise, UnmodeledEffects
 
 POINT_CLOUD_SOURCES = ("surface", "raycast", "none")
@@ -110,50 +110,57 @@ def _area(geom_type: int, size: np.ndarray) -> float:
     )
 
 
-def _sample_box(rng: jax.Array, size: jax.Array) -> jax.Array:
-    """A uniform point on the surface of a box with half-sizes ``size [3]``."""
-    k_face, k_uv, k_sign = jax.random.split(rng, 3)
-    x, y, z = size
-    face_area = jp.array([y * z, x * z, x * y])
-    axis = jax.random.choice(k_face, 3, p=face_area / face_area.sum())
-    uv = jax.random.uniform(k_uv, (3,), minval=-1.0, maxval=1.0)
-    sign = jp.where(jax.random.bernoulli(k_sign), 1.0, -1.0)
-    unit = jp.where(jp.arange(3) == axis, sign, uv)
+def _pick(u: jax.Array, weights: jax.Array) -> jax.Array:
+    """Index drawn with probability ``weights [..., K]`` (unnormalized) from ``u [...]`` ~ U(0, 1)."""
+    cdf = jp.cumsum(weights, axis=-1)
+    return jp.sum(u[..., None] * cdf[..., -1:] >= cdf[..., :-1], axis=-1)
+
+
+def _sample_box(u: jax.Array, size: jax.Array) -> jax.Array:
+    """Uniform points ``[n, 3]`` on boxes with half-sizes ``size [n, 3]``; ``u [n, 5]`` ~ U(0, 1)."""
+    x, y, z = size[:, 0], size[:, 1], size[:, 2]
+    axis = _pick(u[:, 0], jp.stack([y * z, x * z, x * y], axis=-1))
+    uv = 2.0 * u[:, 1:4] - 1.0
+    sign = jp.where(u[:, 4] < 0.5, 1.0, -1.0)
+    unit = jp.where(jp.arange(3) == axis[:, None], sign[:, None], uv)
     return unit * size
 
 
-def _sample_sphere(rng: jax.Array, size: jax.Array) -> jax.Array:
-    v = jax.random.normal(rng, (3,))
-    return size[0] * v / (jp.linalg.norm(v) + 1e-9)
+def _sphere_dirs(u: jax.Array) -> jax.Array:
+    """Uniform unit vectors ``[n, 3]`` from ``u [n, 2]`` ~ U(0, 1) (Archimedes: z ~ U(-1, 1))."""
+    z = 2.0 * u[:, 0] - 1.0
+    phi = 2.0 * jp.pi * u[:, 1]
+    rho = jp.sqrt(jp.maximum(1.0 - z * z, 0.0))
+    return jp.stack([rho * jp.cos(phi), rho * jp.sin(phi), z], axis=-1)
 
 
-def _sample_capsule(rng: jax.Array, size: jax.Array) -> jax.Array:
-    """A uniform point on a capsule (radius ``size[0]``, half-length ``size[1]`` along z)."""
-    k_part, k_dir, k_z, k_theta = jax.random.split(rng, 4)
-    r, h = size[0], size[1]
+def _sample_capsule(u: jax.Array, sphere: jax.Array, size: jax.Array) -> jax.Array:
+    """Uniform points ``[n, 3]`` on capsules (radius ``size[:, 0]``, half-length ``size[:, 1]``
+    along z); ``u [n, 3]`` ~ U(0, 1), ``sphere [n, 3]`` uniform unit vectors."""
+    r, h = size[:, 0], size[:, 1]
     p_side = (4 * jp.pi * r * h) / (4 * jp.pi * r * h + 4 * jp.pi * r**2)
-    theta = jax.random.uniform(k_theta, (), maxval=2 * jp.pi)
-    side = jp.array(
-        [r * jp.cos(theta), r * jp.sin(theta), jax.random.uniform(k_z, (), minval=-h, maxval=h)]
-    )
-    cap = _sample_sphere(k_dir, size)
-    cap = cap + jp.array([0.0, 0.0, jp.sign(cap[2]) * h])
-    return jp.where(jax.random.uniform(k_part) < p_side, side, cap)
+    theta = 2 * jp.pi * u[:, 1]
+    side = jp.stack([r * jp.cos(theta), r * jp.sin(theta), h * (2.0 * u[:, 2] - 1.0)], axis=-1)
+    cap = r[:, None] * sphere
+    cap = cap + jp.stack([0.0 * h, 0.0 * h, jp.sign(cap[:, 2]) * h], axis=-1)
+    return jp.where((u[:, 0] < p_side)[:, None], side, cap)
 
 
 def sample_surface(rng: jax.Array, shape: ObjectShape, scale: jax.Array, n: int) -> jax.Array:
     """``n`` points ``[n, 3]`` uniformly on the object's surface, in its body frame.
 
-    ``scale`` is the episode's object scale (geom sizes and offsets both scale).
+    ``scale`` is the episode's object scale (geom sizes and offsets both scale). All the
+    randomness is one call of :mod:`envs.fastrand` (``[n, 11]`` uniforms): the
+    generator, not the geometry, dominated the cost of a point cloud on a CPU.
     """
-    k_geom, k_pts = jax.random.split(rng)
-    gid = jax.random.choice(k_geom, len(shape.types), (n,), p=jp.asarray(shape.weights))
+    u = fastrand.uniform(rng, (n, 11))
+    gid = _pick(u[:, 0], jp.asarray(shape.weights))
     sizes = jp.asarray(shape.sizes)[gid] * scale
     types = jp.asarray(shape.types)[gid]
-    keys = jax.random.split(k_pts, n)
-    box = jax.vmap(_sample_box)(keys, sizes)
-    sph = jax.vmap(_sample_sphere)(keys, sizes)
-    cap = jax.vmap(_sample_capsule)(keys, sizes)
+    dirs = _sphere_dirs(u[:, 9:11])
+    box = _sample_box(u[:, 1:6], sizes)
+    sph = sizes[:, :1] * dirs
+    cap = _sample_capsule(u[:, 6:9], dirs, sizes)
     local = jp.where((types == int(mujoco.mjtGeom.mjGEOM_BOX))[:, None], box, sph)
     local = jp.where((types == int(mujoco.mjtGeom.mjGEOM_CAPSULE))[:, None], cap, local)
     rotated = jp.einsum("nij,nj->ni", jp.asarray(shape.mat)[gid], local)
@@ -250,8 +257,8 @@ def noisy_points(
     if not cfg.enabled:
         return points, mask
     k_noise, k_drop = jax.random.split(rng)
-    noise = cfg.point_cloud_uncorrelated * jax.random.normal(k_noise, points.shape)
-    keep = jax.random.uniform(k_drop, mask.shape) >= cfg.point_dropout
+    noise = cfg.point_cloud_uncorrelated * fastrand.normal(k_noise, points.shape)
+    keep = fastrand.uniform(k_drop, mask.shape) >= cfg.point_dropout
     mask = mask & keep
     return jp.where(mask[:, None], points + bias + noise, 0.0), mask
 

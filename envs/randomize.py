@@ -279,47 +279,90 @@ class ModelIndex:
     """Bool per robot joint: whether its range is enforced."""
 
 
+MODEL_FIELDS: tuple[str, ...] = (
+    "geom_size",
+    "geom_pos",
+    "geom_rbound",
+    "geom_friction",
+    "body_mass",
+    "body_inertia",
+    "dof_damping",
+    "actuator_gainprm",
+    "actuator_biasprm",
+    "jnt_range",
+)
+"""Model arrays the physics randomization rewrites (plus ``opt.gravity``)."""
+
+
+def nominal_fields(model: Any) -> dict[str, np.ndarray]:
+    """The nominal values of :data:`MODEL_FIELDS` of an ``MjModel`` (numpy copies)."""
+    return {k: np.array(getattr(model, k)) for k in MODEL_FIELDS}
+
+
+def _one_hot(ids: np.ndarray, n: int) -> np.ndarray:
+    """``[len(ids), n]`` selection matrix: row i is 1 at column ``ids[i]``."""
+    out = np.zeros((len(ids), n), np.float32)
+    out[np.arange(len(ids)), ids] = 1.0
+    return out
+
+
+def model_fields(nominal: dict[str, Any], params: dict[str, Any], idx: ModelIndex, xp: Any) -> dict:
+    """This episode's values of :data:`MODEL_FIELDS` and ``gravity``.
+
+    Written once for both physics backends: ``xp`` is ``jax.numpy`` (MJX, one env, under
+    ``vmap``) or ``numpy`` (MuJoCo C on the host, params with a leading batch axis
+    ``[C, ...]`` giving fields ``[C, *field_shape]``). Multipliers are applied with
+    ``where`` over static masks, so untouched entries keep their exact nominal value.
+    """
+    ngeom, nbody = nominal["geom_size"].shape[0], nominal["body_mass"].shape[0]
+    nv, njnt = nominal["dof_damping"].shape[0], nominal["jnt_range"].shape[0]
+    nu = nominal["actuator_gainprm"].shape[0]
+    col = lambda x: x[..., None]  # noqa: E731  [*B] -> [*B, 1]
+    s = params["object_scale"]
+    geom_mult = xp.where(np.isin(np.arange(ngeom), idx.object_geoms), col(s), 1.0)  # [*B, ngeom]
+    fr = params["friction"]
+    ones = xp.ones_like(fr)
+    fr_mult = xp.stack([fr, ones, ones], axis=-1)[..., None, :]  # [*B, 1, 3]
+    obj = np.arange(nbody) == idx.object_body
+    links = np.isin(np.arange(nbody), idx.link_bodies)
+    link_mult = params["link_mass"] @ _one_hot(idx.link_bodies, nbody)  # [*B, nbody]
+    mass_mult = xp.where(obj, col(params["object_mass"] * s**3), xp.where(links, link_mult, 1.0))
+    inertia_mult = xp.where(obj, col(params["object_mass"] * s**3 * s**2), xp.where(links, link_mult, 1.0))
+    dofs = np.isin(np.arange(nv), idx.joint_dofs)
+    damp = params["joint_damping"] @ _one_hot(idx.joint_dofs, nv)
+    acts = np.isin(np.arange(nu), idx.actuator_ids)
+    gain = xp.where(acts, params["actuator_gain"] @ _one_hot(idx.actuator_ids, nu), 1.0)
+    gain_cols = lambda c: (np.arange(10) == c)  # noqa: E731
+    gainprm = nominal["actuator_gainprm"] * xp.where(gain_cols(0), gain[..., None], 1.0)
+    biasprm = nominal["actuator_biasprm"] * xp.where(gain_cols(1), gain[..., None], 1.0)
+    offsets = xp.stack([params["joint_limit_lo"], params["joint_limit_hi"]], axis=-1)
+    offsets = xp.where(idx.limited[:, None], offsets, 0.0)  # [*B, n_joints, 2]
+    jnt_offsets = _one_hot(idx.joint_ids, njnt).T @ offsets  # [*B, njnt, 2]
+    return {
+        "geom_size": nominal["geom_size"] * geom_mult[..., None],
+        "geom_pos": nominal["geom_pos"] * geom_mult[..., None],
+        "geom_rbound": nominal["geom_rbound"] * geom_mult,
+        "geom_friction": nominal["geom_friction"] * fr_mult,
+        "body_mass": nominal["body_mass"] * mass_mult,
+        "body_inertia": nominal["body_inertia"] * inertia_mult[..., None],
+        "dof_damping": nominal["dof_damping"] * xp.where(dofs, damp, 1.0),
+        "actuator_gainprm": gainprm,
+        "actuator_biasprm": biasprm,
+        "jnt_range": nominal["jnt_range"] + jnt_offsets,
+        "gravity": params["gravity"],
+    }
+
+
 def apply_physics(model: Any, params: dict[str, jax.Array], idx: ModelIndex) -> Any:
     """Returns ``model`` (an ``mjx.Model``) with this episode's physics parameters.
 
     Shapes are unchanged; under ``vmap`` over ``params`` the result is a batch of
     models. Only float fields that MJX reads as arrays are replaced.
     """
-    s = params["object_scale"]
-    og = idx.object_geoms
-    geom_size = model.geom_size.at[og].multiply(s)
-    geom_pos = model.geom_pos.at[og].multiply(s)
-    geom_rbound = model.geom_rbound.at[og].multiply(s)
-    geom_friction = model.geom_friction.at[:, 0].multiply(params["friction"])
-    ob = idx.object_body
-    mass_mult = params["object_mass"] * s**3
-    body_mass = model.body_mass.at[ob].multiply(mass_mult)
-    body_inertia = model.body_inertia.at[ob].multiply(mass_mult * s**2)
-    lb = idx.link_bodies
-    body_mass = body_mass.at[lb].multiply(params["link_mass"])
-    body_inertia = body_inertia.at[lb].multiply(params["link_mass"][:, None])
-    dof_damping = model.dof_damping.at[idx.joint_dofs].multiply(params["joint_damping"])
-    gain = params["actuator_gain"]
-    act = idx.actuator_ids
-    gainprm = model.actuator_gainprm.at[act, 0].multiply(gain)
-    biasprm = model.actuator_biasprm.at[act, 1].multiply(gain)
-    offsets = jp.stack([params["joint_limit_lo"], params["joint_limit_hi"]], axis=-1)
-    offsets = jp.where(idx.limited[:, None], offsets, 0.0)
-    jnt_range = model.jnt_range.at[idx.joint_ids].add(offsets)
-    opt = model.opt.replace(gravity=params["gravity"])
-    return model.replace(
-        geom_size=geom_size,
-        geom_pos=geom_pos,
-        geom_rbound=geom_rbound,
-        geom_friction=geom_friction,
-        body_mass=body_mass,
-        body_inertia=body_inertia,
-        dof_damping=dof_damping,
-        actuator_gainprm=gainprm,
-        actuator_biasprm=biasprm,
-        jnt_range=jnt_range,
-        opt=opt,
-    )
+    nominal = {k: getattr(model, k) for k in MODEL_FIELDS}
+    fields = model_fields(nominal, params, idx, jp)
+    gravity = fields.pop("gravity")
+    return model.replace(**fields, opt=model.opt.replace(gravity=gravity))
 
 
 # --------------------------------------------------------------------------- unmodeled

@@ -1,18 +1,22 @@
-"""``dexdistill bench envs``: environment throughput, compile time, ratio to MuJoCo C.
+"""``dexdistill bench envs``: environment throughput per physics backend, compile time, ratios.
 
-For each task and batch size it times, separately from compilation:
+For each task, batch size and backend (``mujoco``: MuJoCo C through one host call per
+step; ``mjx``) it times, separately from compilation:
 
-* ``physics``: the MJX physics substeps alone (nominal model, random controls);
+* ``physics``: the backend's physics substeps alone (random controls, the same call the
+  env makes: ``mjx.step`` in a loop, or the host ``mujoco.rollout`` round trip);
 * ``env``: the full training step - randomized model, unmodeled effects,
   every observation (privileged, proprio, keypoints, point cloud), auto-reset;
 
-and, once per task, MuJoCo C (``mujoco.mj_step``, one thread) on the same model.
-Rates are *env* (control) steps per second; one env step is ``n_substeps``
-physics steps. Each measurement is one jitted ``lax.scan`` over ``steps``.
+and per batch size the raw ``mujoco.rollout`` rate (persistent pool, all cores, numpy
+in and out, no JAX): once with one shared ``MjModel`` and once with one model per env, as
+the env uses. Rates are *env* (control) steps per second; one env step is ``n_substeps``
+physics steps. Each JAX measurement is one jitted ``lax.scan`` over ``steps``.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import platform
@@ -44,6 +48,8 @@ class BenchEnvsConfig:
     """Point-cloud source for the ``env`` measurement: ``surface`` or ``raycast``."""
     impl: Literal["jax", "warp"] = "jax"
     """MJX implementation: ``jax`` or ``warp`` (GPU)."""
+    backends: tuple[str, ...] = ("mujoco", "mjx")
+    """Physics backends to measure side by side (``mujoco``, ``mjx``)."""
     out: str = "bench_out/envs.json"
     """Where the JSON results are written."""
 
@@ -55,6 +61,9 @@ class BenchEnvsConfig:
         for name, allowed in (("point_cloud", ("surface", "raycast")), ("impl", ("jax", "warp"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r}: allowed values are {allowed}")
+        bad = [b for b in self.backends if b not in ("mujoco", "mjx")]
+        if bad or not self.backends:
+            raise ValueError(f"backends={list(self.backends)}: allowed values are ['mujoco', 'mjx']")
 
 
 def validate_common(tasks: tuple[str, ...], batch_sizes: tuple[int, ...], repeats: int) -> None:
@@ -98,17 +107,50 @@ def mujoco_c_env_sps(task: MjxTask, seconds: float = 1.0) -> float:
     return steps / (time.perf_counter() - t0)
 
 
-def _physics_fn(task: MjxTask, steps: int) -> Any:
-    from mujoco import mjx
+def raw_rollout_sps(
+    task: MjxTask, batch: int, steps: int, per_env_models: bool, seconds: float = 1.0
+) -> float:
+    """Env steps/s of bare ``mujoco.rollout`` (persistent pool, all cores) on ``batch`` envs.
 
-    model = task.mjx_model
+    Random controls, ``n_substeps`` per env step, the C backend's model (pose sensors
+    included); ``per_env_models`` gives every env its own ``MjModel`` copy, as the env does.
+    """
+    from mujoco import rollout
+
+    from envs import physics
+
+    m = task.physics.sensor_model if task.backend == "mujoco" else task.mj_model
+    n = task.config.n_substeps
+    models = [copy.copy(m) for _ in range(batch)] if per_env_models else [m] * batch
+    nthread = physics.default_threads()
+    datas = [mujoco.MjData(m) for _ in range(nthread)]
+    full = mujoco.mjtState.mjSTATE_FULLPHYSICS
+    d = mujoco.MjData(m)
+    mujoco.mj_resetData(m, d)
+    state0 = np.zeros((batch, mujoco.mj_stateSize(m, full)))
+    mujoco.mj_getState(m, d, state0[0], full)
+    state0[:] = state0[0]
+    lo, hi = m.actuator_ctrlrange[:, 0], m.actuator_ctrlrange[:, 1]
+    rng = np.random.default_rng(0)
+    done, t0 = 0, time.perf_counter()
+    with rollout.Rollout(nthread=nthread) as pool:
+        while done == 0 or time.perf_counter() - t0 < seconds:
+            for _ in range(steps):
+                ctrl = np.repeat(rng.uniform(lo, hi, (batch, 1, m.nu)), n, axis=1)
+                state, _ = pool.rollout(models, datas, state0, ctrl, nstep=n)
+                state0 = np.ascontiguousarray(state[:, -1])
+            done += steps
+    return batch * done / (time.perf_counter() - t0)
+
+
+def _physics_fn(task: MjxTask, steps: int) -> Any:
+    """Jitted ``[B]`` physics-only scan with random controls, on the task's backend."""
     lo, hi = jp.asarray(task._ctrl_lo), jp.asarray(task._ctrl_hi)
 
-    def one(data: Any, rng: jax.Array) -> Any:
+    def one(data: Any, params: dict[str, jax.Array], rng: jax.Array) -> Any:
         def body(d: Any, key: jax.Array) -> tuple[Any, None]:
             d = d.replace(ctrl=jax.random.uniform(key, lo.shape, minval=lo, maxval=hi))
-            d = jax.lax.fori_loop(0, task.config.n_substeps, lambda _, x: mjx.step(model, x), d)
-            return d, None
+            return task.physics.step(d, params), None
 
         return jax.lax.scan(body, data, jax.random.split(rng, steps))[0]
 
@@ -126,36 +168,62 @@ def _env_fn(env: Any, steps: int) -> Any:
     return jax.jit(run)
 
 
-def bench_task(name: str, cfg: BenchEnvsConfig) -> dict[str, Any]:
-    """Measures one task at every batch size; returns a JSON-able dict."""
+def _make_task(name: str, cfg: BenchEnvsConfig, backend: str | None) -> Any:
     overrides: dict[str, Any] = {}
     if hasattr(envs.default_config(name), "impl"):
         overrides["point_cloud.source"] = cfg.point_cloud
         overrides["impl"] = cfg.impl
-    config = envs.with_overrides(envs.default_config(name), overrides)
-    task = envs.make(name, config)
-    out: dict[str, Any] = {"task": name, "action_size": task.action_size, "batches": {}}
+        overrides["backend"] = backend
+    return envs.make(name, envs.with_overrides(envs.default_config(name), overrides))
+
+
+def bench_backend(task: Any, b: int, cfg: BenchEnvsConfig) -> dict[str, Any]:
+    """One task on one backend at batch ``b``: full env step and physics only."""
+    env = wrappers.wrap_for_training(task, b)
+    rng = jax.random.PRNGKey(0)
+    t0 = time.perf_counter()
+    state = jax.block_until_ready(jax.jit(env.reset)(rng))
+    row: dict[str, Any] = {"reset_compile_s": time.perf_counter() - t0}
+    first, best = _timed(_env_fn(env, cfg.steps), state, rng, repeats=cfg.repeats)
+    row.update(env_compile_s=first - best, env_sps=b * cfg.steps / best)
     if isinstance(task, MjxTask):
-        out["n_substeps"] = task.config.n_substeps
-        out["mujoco_c_env_sps"] = mujoco_c_env_sps(task)
+        first, best = _timed(
+            _physics_fn(task, cfg.steps),
+            state.data,
+            state.info["params"],
+            jax.random.split(rng, b),
+            repeats=cfg.repeats,
+        )
+        row.update(physics_compile_s=first - best, physics_sps=b * cfg.steps / best)
+        row["env_over_physics"] = row["env_sps"] / row["physics_sps"]
+    return row
+
+
+def bench_task(name: str, cfg: BenchEnvsConfig) -> dict[str, Any]:
+    """Measures one task at every batch size and backend; returns a JSON-able dict."""
+    is_mjx_task = hasattr(envs.default_config(name), "impl")
+    backends = cfg.backends if is_mjx_task else ("none",)
+    tasks = {bk: _make_task(name, cfg, bk if is_mjx_task else None) for bk in backends}
+    first = next(iter(tasks.values()))
+    out: dict[str, Any] = {"task": name, "action_size": first.action_size, "batches": {}}
+    if isinstance(first, MjxTask):
+        out["n_substeps"] = first.config.n_substeps
+        out["mujoco_c_env_sps"] = mujoco_c_env_sps(first)
     for b in cfg.batch_sizes:
-        env = wrappers.wrap_for_training(task, b)
-        rng = jax.random.PRNGKey(0)
-        t0 = time.perf_counter()
-        state = jax.block_until_ready(jax.jit(env.reset)(rng))
-        row: dict[str, Any] = {"reset_compile_s": time.perf_counter() - t0}
-        first, best = _timed(_env_fn(env, cfg.steps), state, rng, repeats=cfg.repeats)
-        row.update(env_compile_s=first - best, env_sps=b * cfg.steps / best)
-        if isinstance(task, MjxTask):
-            first, best = _timed(
-                _physics_fn(task, cfg.steps),
-                state.data,
-                jax.random.split(rng, b),
-                repeats=cfg.repeats,
+        row: dict[str, Any] = {}
+        for bk, task in tasks.items():
+            r = bench_backend(task, b, cfg)
+            row.update({f"{bk}_{k}" if is_mjx_task else k: v for k, v in r.items()})
+        if isinstance(first, MjxTask):
+            c_task = tasks.get("mujoco", first)
+            row["rollout_sps"] = raw_rollout_sps(c_task, b, cfg.steps, per_env_models=False)
+            row["rollout_per_env_models_sps"] = raw_rollout_sps(
+                c_task, b, cfg.steps, per_env_models=True
             )
-            row.update(physics_compile_s=first - best, physics_sps=b * cfg.steps / best)
-            row["env_over_physics"] = row["env_sps"] / row["physics_sps"]
-            row["physics_over_mujoco_c"] = row["physics_sps"] / out["mujoco_c_env_sps"]
+            if "mujoco_env_sps" in row:
+                row["mujoco_env_over_rollout"] = row["mujoco_env_sps"] / row["rollout_sps"]
+            if "mujoco_env_sps" in row and "mjx_env_sps" in row:
+                row["mujoco_over_mjx_env"] = row["mujoco_env_sps"] / row["mjx_env_sps"]
         out["batches"][str(b)] = row
         print(
             json.dumps({"task": name, "batch": b, **{k: round(v, 3) for k, v in row.items()}}),
@@ -197,26 +265,38 @@ def run(cfg: BenchEnvsConfig) -> dict[str, Any]:
 
 
 def to_markdown(results: dict[str, Any]) -> str:
-    """A markdown table of a ``bench envs`` result (one row per task and batch size)."""
+    """A markdown table of a ``bench envs`` result (one row per task, batch size and backend)."""
+    cfg = results["config"]
     lines = [
         f"Device: {results['device_kind']} ({results['cpu_count']} CPUs), jax {results['jax']}, "
-        f"mujoco {results['mujoco']}, point cloud: {results['config']['point_cloud']}, "
-        f"{results['config']['steps']} steps per timed scan.",
+        f"mujoco {results['mujoco']}, point cloud: {cfg['point_cloud']}, MJX impl: "
+        f"{cfg['impl']}, {cfg['steps']} steps per timed scan.",
         "",
-        "| task | batch | env steps/s | physics steps/s | env/physics | physics/MuJoCo C | "
-        "MuJoCo C steps/s | compile env (s) | compile physics (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| task | batch | backend | env steps/s | physics steps/s | env/physics | "
+        "raw rollout steps/s (shared / per-env models) | env/raw rollout | C env / MJX env "
+        "| compile env (s) | compile physics (s) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in results["tasks"]:
-        c = t.get("mujoco_c_env_sps")
         for b, r in t["batches"].items():
+            prefixes = sorted({k.split("_")[0] for k in r if k.endswith("_env_sps")}) or [""]
+            for bk in prefixes:
+                pre = f"{bk}_" if bk else ""
 
-            def f(key: str, fmt: str = "{:.0f}", row: dict = r) -> str:
-                return fmt.format(row[key]) if key in row else "-"
+                def f(key: str, fmt: str = "{:,.0f}", row: dict = r) -> str:
+                    return fmt.format(row[key]) if key in row else "–"
 
-            lines.append(
-                f"| {t['task']} | {b} | {f('env_sps')} | {f('physics_sps')} | {f('env_over_physics', '{:.2f}')} "
-                f"| {f('physics_over_mujoco_c', '{:.2f}')} | {f'{c:.0f}' if c else '-'} "
-                f"| {f('env_compile_s', '{:.1f}')} | {f('physics_compile_s', '{:.1f}')} |"
-            )
+                raw = (
+                    f"{f('rollout_sps')} / {f('rollout_per_env_models_sps')}"
+                    if bk == "mujoco"
+                    else "–"
+                )
+                ratio = f("mujoco_env_over_rollout", "{:.2f}") if bk == "mujoco" else "–"
+                speedup = f("mujoco_over_mjx_env", "{:.1f}×") if bk == "mujoco" else "–"
+                lines.append(
+                    f"| {t['task']} | {b} | {bk or '–'} | {f(pre + 'env_sps')} "
+                    f"| {f(pre + 'physics_sps')} | {f(pre + 'env_over_physics', '{:.2f}')} "
+                    f"| {raw} | {ratio} | {speedup} | {f(pre + 'env_compile_s', '{:.1f}')} "
+                    f"| {f(pre + 'physics_compile_s', '{:.1f}')} |"
+                )
     return "\n".join(lines) + "\n"
