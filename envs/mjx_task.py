@@ -108,9 +108,7 @@ class MjxTask:
                 self.mj_model, config.n_substeps, self.index, config.impl
             )
         else:
-            shapes = {
-                k: tuple(v.shape) for k, v in randomize.nominal_params(self.dims).items()
-            }
+            shapes = {k: tuple(v.shape) for k, v in randomize.nominal_params(self.dims).items()}
             self.physics = physics_lib.MujocoPhysics(
                 self.mj_model, self._xml, config.n_substeps, self.index, shapes, raycast
             )

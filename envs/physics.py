@@ -88,7 +88,9 @@ class MjxPhysics:
 
     name = "mjx"
 
-    def __init__(self, mj_model: mujoco.MjModel, n_substeps: int, idx: randomize.ModelIndex, impl: str):
+    def __init__(
+        self, mj_model: mujoco.MjModel, n_substeps: int, idx: randomize.ModelIndex, impl: str
+    ):
         from mujoco import mjx
 
         self._mjx = mjx

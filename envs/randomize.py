@@ -327,12 +327,14 @@ def model_fields(nominal: dict[str, Any], params: dict[str, Any], idx: ModelInde
     links = np.isin(np.arange(nbody), idx.link_bodies)
     link_mult = params["link_mass"] @ _one_hot(idx.link_bodies, nbody)  # [*B, nbody]
     mass_mult = xp.where(obj, col(params["object_mass"] * s**3), xp.where(links, link_mult, 1.0))
-    inertia_mult = xp.where(obj, col(params["object_mass"] * s**3 * s**2), xp.where(links, link_mult, 1.0))
+    inertia_mult = xp.where(
+        obj, col(params["object_mass"] * s**3 * s**2), xp.where(links, link_mult, 1.0)
+    )
     dofs = np.isin(np.arange(nv), idx.joint_dofs)
     damp = params["joint_damping"] @ _one_hot(idx.joint_dofs, nv)
     acts = np.isin(np.arange(nu), idx.actuator_ids)
     gain = xp.where(acts, params["actuator_gain"] @ _one_hot(idx.actuator_ids, nu), 1.0)
-    gain_cols = lambda c: (np.arange(10) == c)  # noqa: E731
+    gain_cols = lambda c: np.arange(10) == c  # noqa: E731
     gainprm = nominal["actuator_gainprm"] * xp.where(gain_cols(0), gain[..., None], 1.0)
     biasprm = nominal["actuator_biasprm"] * xp.where(gain_cols(1), gain[..., None], 1.0)
     offsets = xp.stack([params["joint_limit_lo"], params["joint_limit_hi"]], axis=-1)

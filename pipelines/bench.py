@@ -63,7 +63,9 @@ class BenchEnvsConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r}: allowed values are {allowed}")
         bad = [b for b in self.backends if b not in ("mujoco", "mjx")]
         if bad or not self.backends:
-            raise ValueError(f"backends={list(self.backends)}: allowed values are ['mujoco', 'mjx']")
+            raise ValueError(
+                f"backends={list(self.backends)}: allowed values are ['mujoco', 'mjx']"
+            )
 
 
 def validate_common(tasks: tuple[str, ...], batch_sizes: tuple[int, ...], repeats: int) -> None:

@@ -73,10 +73,18 @@ class EvaluateConfig:
     """Episodes per sweep value."""
     seed: int = 0
     """Seed of the evaluation episodes (the same episodes for the student and its teacher)."""
+    backend: Literal["trained", "mujoco", "mjx"] = "trained"
+    """Physics to evaluate on: ``trained`` (the run's own ``backend``), or the other
+    simulator for a sim-to-sim check: ``mujoco`` (MuJoCo C) or ``mjx``. The result is
+    written to ``eval/<policy>_<randomization>_<backend>.json``."""
 
     def validate(self) -> None:
         """Raises a one-line ``ValueError`` naming the first invalid field."""
         config_io.check_types(self)
+        if self.backend not in BACKEND_CHOICES:
+            raise ValueError(
+                f"backend={self.backend!r}: allowed values are {list(BACKEND_CHOICES)}"
+            )
         if self.policy not in POLICIES:
             raise ValueError(f"policy={self.policy!r}: allowed values are {list(POLICIES)}")
         if self.randomization not in RANDOMIZATIONS:
@@ -169,6 +177,16 @@ def _all_disabled(cfg: RandomizationConfig) -> RandomizationConfig:
             for f in dataclasses.fields(cfg)
         }
     )
+
+
+BACKEND_CHOICES: tuple[str, ...] = ("trained", "mujoco", "mjx")
+
+
+def on_backend(env_config: Any, backend: str) -> Any:
+    """``env_config`` with its physics ``backend`` replaced (``trained``: unchanged)."""
+    if backend == "trained" or not isinstance(env_config, ManipulationConfig):
+        return env_config
+    return dataclasses.replace(env_config, backend=backend)
 
 
 def eval_env_config(env_config: Any, randomization: str) -> Any:
@@ -564,7 +582,7 @@ def run(run_dir: str | Path, cfg: EvaluateConfig, verbose: bool = True) -> dict[
     say = print if verbose else (lambda _: None)
     loaded, teacher = _load(run_dir, cfg.policy)
     name = loaded.env_name
-    env_config = eval_env_config(loaded.env_config, cfg.randomization)
+    env_config = on_backend(eval_env_config(loaded.env_config, cfg.randomization), cfg.backend)
     env_config.validate()
     sweeps = resolve_sweeps(name, env_config, cfg.sweeps)
     policy = _as_policy(loaded, cfg.policy)
@@ -577,11 +595,16 @@ def run(run_dir: str | Path, cfg: EvaluateConfig, verbose: bool = True) -> dict[
     timer = _Timer()
     key = jax.random.PRNGKey(cfg.seed)
     env = envs.make(name, env_config)
-    say(f"evaluate: {cfg.policy} on {name} ({cfg.randomization}), {cfg.episodes} episodes")
+    physics = getattr(env, "backend", "none")
+    say(
+        f"evaluate: {cfg.policy} on {name} ({cfg.randomization}, physics {physics}), "
+        f"{cfg.episodes} episodes"
+    )
     result: dict[str, Any] = {
         "policy": cfg.policy,
         "task": name,
         "randomization": cfg.randomization,
+        "physics_backend": physics,
         "episodes": cfg.episodes,
         "seed": cfg.seed,
     }
@@ -602,7 +625,9 @@ def run(run_dir: str | Path, cfg: EvaluateConfig, verbose: bool = True) -> dict[
     result["eval_s"] = time.perf_counter() - t_start
     result["config"] = config_io.to_dict(cfg)
     result["randomization_config"] = config_io.to_dict(env_config.randomization)
-    config_io.write_json(run_dir / "eval" / f"{cfg.policy}_{cfg.randomization}.json", result)
+    suffix = "" if cfg.backend == "trained" else f"_{cfg.backend}"
+    out = run_dir / "eval" / f"{cfg.policy}_{cfg.randomization}{suffix}.json"
+    config_io.write_json(out, result)
     say(format_table(result))
     return result
 

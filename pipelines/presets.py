@@ -120,16 +120,16 @@ PRESETS: dict[str, Preset] = {
     "quickstart": Preset(
         env="dclaw_valve",
         ppo=PPOConfig(
-            num_timesteps=400_000,
-            num_envs=128,
+            num_timesteps=3_000_000,
+            num_envs=256,
             unroll_length=10,
             num_minibatches=4,
             num_epochs=4,
             learning_rate=3e-4,
+            lr_schedule="linear",
             discount=0.97,
             network=_SMALL_NET,
         ),
-        # 128 envs as the teacher: the batched reset program comes from the compile cache
         dagger=DAggerConfig(iterations=16, num_envs=128, unroll_length=20, capacity=2048),
         teacher_eval_every=100,
         student_eval_every=2,

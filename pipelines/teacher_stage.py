@@ -22,6 +22,7 @@ import jax
 import numpy as np
 
 import envs
+from envs import physics as physics_lib
 from envs import wrappers
 from pipelines import config_io
 from pipelines.checkpoints import Checkpointer
@@ -109,6 +110,9 @@ def write_config(run_dir: Path, section: str, cfg: Any, resolved_env: Any, force
             f"{path} was created with a different {section} config; use a new --run-dir or pass --force"
         )
     data[section] = new
+    backend = getattr(resolved_env, "backend", None)
+    if backend is not None:  # "auto" is resolved where the stage runs (CPU: MuJoCo C)
+        data.setdefault("physics_backend", {})[section] = physics_lib.resolve_backend(backend)
     data["package_version"] = VERSION
     data["git_commit"] = git_commit()
     config_io.write_json(path, data)

@@ -125,7 +125,10 @@ def test_a_heavier_object_changes_the_c_trajectory():
     state = jax.jit(env.reset)(jax.random.PRNGKey(0))
     step = jax.jit(env.step)
     a = jp.ones((env.action_size,)) * 0.5
-    light, heavy_state = state, state.replace(info={**state.info, "params": heavy(state.info["params"])})
+    light, heavy_state = (
+        state,
+        state.replace(info={**state.info, "params": heavy(state.info["params"])}),
+    )
     for _ in range(10):
         light, heavy_state = step(light, a), step(heavy_state, a)
     assert not np.allclose(np.asarray(light.data.qpos), np.asarray(heavy_state.data.qpos))
