@@ -69,7 +69,9 @@ def to_markdown(rows: list[dict]) -> str:
     ]
     for r in rows:
         s = r["stages_s"]
-        parts = " / ".join(f"{s.get(k, 0):.0f}" for k in ("teacher", "distill", "evaluate", "report"))
+        parts = " / ".join(
+            f"{s.get(k, 0):.0f}" for k in ("teacher", "distill", "evaluate", "report")
+        )
         m, sec = divmod(int(round(r["wall_s"])), 60)
         lines.append(
             f"| {r['seed']} | {m}:{sec:02d} | {parts} | {r['teacher_success']:.3f} "
