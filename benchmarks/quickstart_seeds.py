@@ -47,7 +47,7 @@ def run_seed(seed: int, root: Path, extra: list[str]) -> dict:
     return {
         "seed": seed,
         "wall_s": round(wall, 1),
-        "stages_s": {k: v["wall_s"] for k, v in stages.items() if isinstance(v, dict)},
+        "stages_s": {k: v["wall_s"] for k, v in stages["stages"].items()},
         "teacher_success": student["teacher"]["success_rate"],
         "student_success": student["success_rate"],
         "ratio": student["ratio"],

@@ -49,6 +49,11 @@ def add(buffer: Buffer, batch: Any, key: jax.Array, policy: str = "fifo") -> Buf
             jax.random.split(key, n), stream
         )
         slots = jp.where(stream < capacity, stream, jp.where(draw < capacity, draw, capacity))
+        # several items of one batch may draw the same slot: as in the sequential algorithm,
+        # the last of them keeps it (a scatter with duplicate indices has no defined winner)
+        later = jp.triu(jp.ones((n, n), bool), k=1)
+        overwritten = jp.any(later & (slots[:, None] == slots[None, :]), axis=1)
+        slots = jp.where(overwritten, capacity, slots)
     data = jax.tree.map(lambda d, b: d.at[slots].set(b, mode="drop"), buffer.data, batch)
     return Buffer(data=data, size=jp.minimum(buffer.size + n, capacity), added=buffer.added + n)
 

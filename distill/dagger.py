@@ -19,10 +19,21 @@ from flax import struct
 
 from distill import buffer as buffer_lib
 from distill import fit as fit_lib
-from distill.rollout import Labelled, RolloutCarry, make_rollout
+from distill.rollout import Labelled, RolloutCarry, empty_prefix, make_rollout
 from distill.schedules import BetaSchedule
 from envs.base import Env
 from student.networks import StudentConfig, StudentNetworks, make_policy
+
+ROLLOUT_NOISE = ("none", "fixed", "learned")
+
+
+def student_rollout_policy(nets: StudentNetworks, cfg: DAggerConfig) -> Callable[[Any], Callable]:
+    """``params -> policy`` the student collects data with (``cfg.rollout_noise``)."""
+    if cfg.rollout_noise == "none":
+        return lambda p: make_policy(nets, p, deterministic=True)
+    if cfg.rollout_noise == "fixed":
+        return lambda p: make_policy(nets, p, fixed_std=cfg.rollout_noise_std)
+    return lambda p: make_policy(nets, p)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +51,13 @@ class DAggerConfig:
     """Sequences kept in the aggregated in-memory dataset."""
     dataset_policy: str = "fifo"
     """``fifo`` or ``reservoir`` once the capacity is reached."""
+    rollout_noise: str = "none"
+    """How the student acts while collecting data: ``none`` (its mean action, as it is
+    deployed and evaluated), ``fixed`` (mean + ``rollout_noise_std`` Gaussian noise, DART
+    style) or ``learned`` (a sample with its own std head, which the ``mse``/``huber``
+    losses never train: it stays at its initialization, ~0.7)."""
+    rollout_noise_std: float = 0.1
+    """Std of the ``fixed`` exploration noise (normalized action units)."""
     fit: fit_lib.FitConfig = fit_lib.FitConfig()
     student: StudentConfig = StudentConfig()
     seed: int = 0
@@ -48,6 +66,17 @@ class DAggerConfig:
         for name in ("iterations", "num_envs", "unroll_length", "capacity"):
             if getattr(self, name) < 1:
                 raise ValueError(f"dagger.{name}={getattr(self, name)}: must be >= 1")
+        if self.capacity < self.num_envs:
+            raise ValueError(
+                f"dagger.capacity={self.capacity}: must be >= dagger.num_envs={self.num_envs} "
+                "(one rollout adds num_envs sequences)"
+            )
+        if self.rollout_noise not in ROLLOUT_NOISE:
+            raise ValueError(
+                f"dagger.rollout_noise={self.rollout_noise!r}: allowed values are {list(ROLLOUT_NOISE)}"
+            )
+        if self.rollout_noise_std < 0:
+            raise ValueError(f"dagger.rollout_noise_std={self.rollout_noise_std}: must be >= 0")
         if self.mixing not in ("step", "episode"):
             raise ValueError(
                 f"dagger.mixing={self.mixing!r}: allowed values are ['step', 'episode']"
@@ -73,12 +102,26 @@ class DistillState:
 
 
 def sequence_major(labelled: Labelled) -> dict[str, Any]:
-    """``[T, B, ...]`` rollout -> ``[B, T, ...]`` sequences (+ their initial carries)."""
+    """``[T, B, ...]`` rollout -> ``[B, T, ...]`` sequences (+ their initial carries).
+
+    With a memory-refreshing student the previous rollout comes along as ``prefix_obs``,
+    ``prefix_first`` and ``prefix_valid`` (``[B, T, ...]``).
+    """
     fields = {f.name: getattr(labelled, f.name) for f in dataclasses.fields(labelled)}
     carry = fields.pop("initial_carry")
+    prefix = fields.pop("prefix")
     seq = jax.tree.map(lambda x: jp.swapaxes(x, 0, 1), fields)
     seq["initial_carry"] = carry
+    if prefix is not None:  # already [B, T, ...]
+        seq["prefix_obs"] = prefix["obs"]
+        seq["prefix_first"] = prefix["is_first"]
+        seq["prefix_valid"] = prefix["valid"]
     return seq
+
+
+def refreshes_memory(nets: StudentNetworks, cfg: DAggerConfig) -> bool:
+    """Whether stored sequences carry the prefix their initial memory is recomputed from."""
+    return cfg.fit.memory_start == "refresh" and nets.config.memory != "none"
 
 
 def init_state(
@@ -93,6 +136,12 @@ def init_state(
         env_state=jax.jit(env.reset)(k_env),
         student_carry=nets.initial_carry(cfg.num_envs),
         teacher_episode=jp.zeros((cfg.num_envs,), bool),
+        actor_pending=jp.ones((cfg.num_envs,), bool),
+        prefix=(
+            empty_prefix(spec, nets.config.input_keys, cfg.unroll_length, cfg.num_envs)
+            if refreshes_memory(nets, cfg)
+            else None
+        ),
     )
     example = jax.eval_shape(
         lambda: sequence_major(rollout(params, carry, jp.ones(()), k_probe)[1])
@@ -118,7 +167,7 @@ def make_rollout_fn(
     return make_rollout(
         env,
         teacher,
-        lambda p: make_policy(nets, p),
+        student_rollout_policy(nets, cfg),
         nets.reset_carry,
         nets.config.input_keys,
         cfg.unroll_length,

@@ -28,6 +28,7 @@ from distill import buffer as buffer_lib
 from student.networks import StudentNetworks
 
 LOSSES = ("mse", "huber", "nll", "kl", "std_mse")
+MEMORY_STARTS = ("refresh", "stored")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +44,18 @@ class FitConfig:
     max_grad_norm: float = 1.0
     aux_weight: float = 0.0
     """Weight of the auxiliary prediction loss (needs ``aux_outputs`` in the student)."""
+    memory_start: str = "refresh"
+    """Initial memory of a stored sequence: ``refresh`` recomputes it with the current
+    weights by running the memory over the rollout that preceded the sequence (from zero,
+    resetting at episode starts, no gradient; exact when the episode began within it, a
+    burn-in otherwise); ``stored`` replays the memory the student had when the data was
+    collected, made by older weights."""
 
     def validate(self) -> None:
+        if self.memory_start not in MEMORY_STARTS:
+            raise ValueError(
+                f"fit.memory_start={self.memory_start!r}: allowed values are {list(MEMORY_STARTS)}"
+            )
         if self.loss not in LOSSES:
             raise ValueError(f"fit.loss={self.loss!r}: allowed values are {list(LOSSES)}")
         for name in ("num_updates", "batch_size"):
@@ -66,6 +77,7 @@ def action_loss(
     elif kind == "nll":
         per = 0.5 * (diff / s_std) ** 2 + jp.log(s_std)
     elif kind == "kl":
+        t_std = jp.maximum(t_std, 1e-3)  # a saturated teacher dim has std ~ 0 in action space
         per = jp.log(s_std / t_std) + (t_std**2 + diff**2) / (2 * s_std**2) - 0.5
     elif kind == "std_mse":
         per = diff**2 / jp.maximum(t_std, 0.05) ** 2
@@ -74,12 +86,38 @@ def action_loss(
     return jp.sum(per, axis=-1)
 
 
+def refreshed_carry(nets: StudentNetworks, params: Any, seq: dict[str, Any]) -> Any:
+    """The sequences' initial memory recomputed with ``params`` over their prefix.
+
+    Runs the memory from zero over ``prefix_obs`` (``[M, P, ...]``), zeroing it at each
+    ``prefix_first`` step and wherever the prefix is not valid; no gradient flows into it.
+    """
+    obs_t = jax.tree.map(lambda x: jp.swapaxes(x, 0, 1), seq["prefix_obs"])
+    first_t = jp.swapaxes(seq["prefix_first"], 0, 1)
+    valid_t = jp.swapaxes(seq["prefix_valid"], 0, 1)
+    zero = jax.tree.map(jp.zeros_like, seq["initial_carry"])
+
+    def step(carry: Any, x: tuple) -> tuple[Any, None]:
+        obs, first, valid = x
+        carry = nets.reset_carry(carry, first | ~valid)
+        carry, _ = nets.apply(params, obs, carry)
+        return nets.reset_carry(carry, ~valid), None
+
+    carry, _ = jax.lax.scan(step, zero, (obs_t, first_t, valid_t))
+    return jax.lax.stop_gradient(carry)
+
+
 def unroll(
     nets: StudentNetworks, params: Any, seq: dict[str, Any]
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Student outputs over sequences: obs leaves ``[M, T, ...]`` -> (mean, std, aux) ``[T, M, ...]``."""
+    """Student outputs over sequences: obs leaves ``[M, T, ...]`` -> (mean, std, aux) ``[T, M, ...]``.
+
+    The memory starts from :func:`refreshed_carry` when the sequences carry a prefix,
+    else from their stored ``initial_carry``.
+    """
     obs_t = jax.tree.map(lambda x: jp.swapaxes(x, 0, 1), seq["obs"])
     first_t = jp.swapaxes(seq["is_first"], 0, 1)
+    start = refreshed_carry(nets, params, seq) if "prefix_obs" in seq else seq["initial_carry"]
 
     def step(carry: Any, x: tuple) -> tuple[Any, tuple]:
         obs, first = x
@@ -87,7 +125,7 @@ def unroll(
         carry, out = nets.apply(params, obs, carry)
         return carry, out
 
-    _, (mean, std, aux) = jax.lax.scan(step, seq["initial_carry"], (obs_t, first_t))
+    _, (mean, std, aux) = jax.lax.scan(step, start, (obs_t, first_t))
     return mean, std, aux
 
 

@@ -30,6 +30,14 @@ class RolloutCarry:
     student_carry: Any
     teacher_episode: jax.Array
     """[B] bool, who acts this episode under ``mixing='episode'``."""
+    actor_pending: jax.Array
+    """[B] bool, the current episode's actor is still to be drawn from beta (the first
+    episodes, whose start preceded any beta)."""
+    prefix: Any = None
+    """The previous rollout's student observations and episode starts (``obs``,
+    ``is_first``, ``valid``; leaves ``[B, T, ...]``), stored with the next sequences so that
+    the fit can recompute their initial memory with the current weights; ``None`` when
+    the student has no memory."""
 
 
 @struct.dataclass
@@ -55,6 +63,18 @@ class Labelled:
     aux_target: jax.Array
     """``[T, B, K]`` target of the student's auxiliary head (``K = 0``: none)."""
     initial_carry: Any
+    """The student's memory when the rollout started (from the weights that acted)."""
+    prefix: Any = None
+    """The rollout before this one, ``[B, T, ...]`` (see :attr:`RolloutCarry.prefix`), or ``None``."""
+
+
+def empty_prefix(obs_spec: dict[str, Any], keys: tuple[str, ...], unroll: int, batch: int) -> dict:
+    """A prefix of ``unroll`` invalid steps (what precedes the first rollout), ``[B, T, ...]``."""
+    return {
+        "obs": {k: jp.zeros((batch, unroll, *obs_spec[k].shape), obs_spec[k].dtype) for k in keys},
+        "is_first": jp.zeros((batch, unroll), bool),
+        "valid": jp.zeros((batch, unroll), bool),
+    }
 
 
 def make_rollout(
@@ -118,11 +138,23 @@ def make_rollout(
             return (nxt, s_carry, t_episode, done), out
 
         first = carry.env_state.info["step"] == 0
-        init = (carry.env_state, carry.student_carry, carry.teacher_episode, first)
+        key, k_first = jax.random.split(key)
+        drawn = jax.random.uniform(k_first, carry.teacher_episode.shape) < beta
+        t_episode = jp.where(carry.actor_pending, drawn, carry.teacher_episode)
+        init = (carry.env_state, carry.student_carry, t_episode, first)
         (state, s_carry, t_episode, _), traj = jax.lax.scan(
             step, init, jax.random.split(key, unroll_length)
         )
-        labelled = Labelled(initial_carry=carry.student_carry, **traj)
-        return RolloutCarry(state, s_carry, t_episode), labelled
+        labelled = Labelled(initial_carry=carry.student_carry, prefix=carry.prefix, **traj)
+        pending = jp.zeros_like(carry.actor_pending)
+        prefix = None
+        if carry.prefix is not None:
+            swap = lambda x: jp.swapaxes(x, 0, 1)  # noqa: E731  [T, B] -> [B, T]
+            prefix = {
+                "obs": jax.tree.map(swap, traj["obs"]),
+                "is_first": swap(traj["is_first"]),
+                "valid": jp.ones_like(swap(traj["is_first"])),
+            }
+        return RolloutCarry(state, s_carry, t_episode, pending, prefix), labelled
 
     return rollout

@@ -344,9 +344,9 @@ class MjxTask:
         scale = params["object_scale"]
         obj_pos, obj_quat = self.object_pose(data)
         kp_true = obs_lib.keypoints_world(obj_pos, obj_quat, self._kp_local, scale)
-        kp_goal = obs_lib.keypoints_world(
-            info["goal_pos"], info["goal_quat"], self._kp_local, scale
-        )
+        # the goal is described at the object's *nominal* size: its true (randomized)
+        # scale is a privileged physics parameter a real robot's goal spec does not know
+        kp_goal = obs_lib.keypoints_world(info["goal_pos"], info["goal_quat"], self._kp_local, 1.0)
         kp_obs, info["kp_frozen"] = obs_lib.track_keypoints(
             k_kp,
             kp_true,
@@ -445,7 +445,7 @@ class MjxTask:
             k_noise, points, mask, params["point_cloud_bias"], self.config.randomization.observation
         )
         if pc.num_goal_points:
-            g_local = obs_lib.sample_surface(k_goal, self._shape, scale, pc.num_goal_points)
+            g_local = obs_lib.sample_surface(k_goal, self._shape, 1.0, pc.num_goal_points)
             g_points = obs_lib.keypoints_world(info["goal_pos"], info["goal_quat"], g_local, 1.0)
             points = jp.concatenate([points, g_points])
             mask = jp.concatenate([mask, jp.ones((pc.num_goal_points,), bool)])

@@ -194,15 +194,17 @@ def _teacher_reference(
 ) -> dict:
     """Teacher results on the student's evaluation episodes (cached in ``stage_dir``).
 
-    The student is evaluated with the teacher stage's final-evaluation key and chunking, so
-    when the env config and episode counts match, the teacher's own final evaluation
+    The final student evaluation uses the teacher stage's final-evaluation key and chunking,
+    so when the env config and episode counts match, the teacher's own final evaluation
     (``teacher/eval.json``, per episode) *is* its result on the same episodes: reused
-    rather than recomputed. Otherwise the teacher is evaluated here.
+    rather than recomputed. Otherwise (and always for the per-iteration evaluations, which
+    have their own seed) the teacher is evaluated here.
     """
     path = stage_dir / f"teacher_{name}.json"
     if path.exists():
         return json.loads(path.read_text())
-    res = _teacher_final_episodes(stage_dir.parent, setup, cfg, episodes)
+    reusable = name == "final"  # only the final evaluation uses the teacher stage's episodes
+    res = _teacher_final_episodes(stage_dir.parent, setup, cfg, episodes) if reusable else None
     if res is None:
         res = eval_lib.evaluate_chunks(teacher_eval, None, key, episodes, cfg.eval_episodes)
     summary = eval_lib.summarize(res)
@@ -230,6 +232,9 @@ def _teacher_final_episodes(
 
 
 FINAL_KEY = teacher_stage.FINAL_EVAL_KEY
+ITERATION_EVAL_KEY = FINAL_KEY + 1
+"""Seed of the per-iteration student evaluations (and the success-gated beta): other
+episodes than the final evaluation's, so that no test episode is reused for decisions."""
 
 
 def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> dict[str, Any]:
@@ -260,8 +265,8 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
     cursor = dataset_lib.Cursor.from_json(meta.get("dataset"))
     writer = _writer(run_dir, cfg, setup, ds, cursor)
     student_eval, teacher_eval = _evaluators(setup, cfg.eval_episodes)
-    n, final_n = cfg.eval_episodes, cfg.final_eval_episodes
-    key = eval_lib.chunk_keys(jax.random.PRNGKey(FINAL_KEY), final_n, n)[0]
+    n = cfg.eval_episodes
+    key = jax.random.PRNGKey(ITERATION_EVAL_KEY)
     teacher_ref = _teacher_reference(stage_dir, setup, cfg, teacher_eval, "eval", key, n)
     provenance = _provenance(setup, run_dir)
     progress = Progress(dcfg.iterations, start, "distill")
@@ -274,7 +279,8 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
         t0 = time.perf_counter()
         ds, seq, metrics = setup.iteration(ds, jp.asarray(beta, jp.float32))
         if writer is not None:
-            writer.submit(seq, {**provenance, "iteration": i, "beta": beta, "student_step": i})
+            episodes = {k: v for k, v in seq.items() if not k.startswith("prefix_")}
+            writer.submit(episodes, {**provenance, "iteration": i, "beta": beta, "student_step": i})
         metrics = jax.device_get(metrics)
         dt = time.perf_counter() - t0
         i += 1

@@ -213,8 +213,17 @@ def make_networks(
     return StudentNetworks(config, module, action_size, int(enc.shape[-1]))
 
 
-def make_policy(nets: StudentNetworks, params: Any, deterministic: bool = False) -> Any:
-    """``policy(obs [B, ...], carry, key) -> (action [B, A], carry, extras)``; extras: mean, std."""
+def make_policy(
+    nets: StudentNetworks,
+    params: Any,
+    deterministic: bool = False,
+    fixed_std: float | None = None,
+) -> Any:
+    """``policy(obs [B, ...], carry, key) -> (action [B, A], carry, extras)``; extras: mean, std.
+
+    The action is the mean (``deterministic``), ``clip(mean + fixed_std * N(0, 1))`` when
+    ``fixed_std`` is given, else a sample with the student's own (learned) std.
+    """
 
     def policy(
         obs: Mapping[str, jax.Array], carry: Any, key: jax.Array
@@ -223,7 +232,8 @@ def make_policy(nets: StudentNetworks, params: Any, deterministic: bool = False)
         if deterministic:
             action = mean
         else:
-            action = jp.clip(mean + std * jax.random.normal(key, mean.shape), -1.0, 1.0)
+            scale = std if fixed_std is None else fixed_std
+            action = jp.clip(mean + scale * jax.random.normal(key, mean.shape), -1.0, 1.0)
         return action, carry, {"mean": mean, "std": std, "aux": aux}
 
     return policy

@@ -8,8 +8,8 @@ where ``extras`` holds the distribution's ``mean`` and ``std`` in action space
 Action distributions:
 
 * ``tanh_normal`` (default): a Gaussian squashed by ``tanh`` into ``[-1, 1]``;
-  ``mean``/``std`` are those of the pre-squash Gaussian pushed through ``tanh``
-  (``tanh(mu)``) and its std.
+  ``mean``/``std`` are those of the pre-squash Gaussian pushed through ``tanh``:
+  ``tanh(mu)`` and, to first order, ``sigma * (1 - tanh(mu)^2)`` (both in action space).
 * ``discrete``: per-joint categorical over ``num_bins`` evenly spaced values in
   ``[-1, 1]`` (Dactyl found it better than a Gaussian).
 
@@ -165,8 +165,11 @@ class TanhNormal:
         return jp.tanh(raw_action)
 
     def mean_std(self, logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Mean and std in action space: ``tanh(mu)`` and, by the delta method,
+        ``sigma * (1 - tanh(mu)^2)`` (the pre-squash std pushed through ``tanh``'s slope)."""
         loc, std = self.split(logits)
-        return jp.tanh(loc), std
+        mean = jp.tanh(loc)
+        return mean, std * (1.0 - mean**2)
 
 
 @dataclasses.dataclass(frozen=True)

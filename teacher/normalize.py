@@ -56,6 +56,8 @@ def normalize(
     out = dict(obs)
     for k, mean in stats.mean.items():
         var = stats.m2[k] / jp.maximum(stats.count, 1.0)
-        std = jp.sqrt(jp.maximum(var, 1e-6))
+        # before any data (count 0) the statistics are mean 0, std 1 (as brax starts them),
+        # not std 1e-3, which clipped the first rollout's inputs to +-clip
+        std = jp.where(stats.count > 0, jp.sqrt(jp.maximum(var, 1e-6)), 1.0)
         out[k] = jp.clip((obs[k] - mean) / std, -clip, clip)
     return out

@@ -203,7 +203,10 @@ def ppo_loss(
     value_loss = 0.5 * jp.mean(v_err * batch["mask"]) / jp.maximum(jp.mean(batch["mask"]), 1e-6)
     entropy = jp.mean(nets.dist.entropy(logits, key))
     total = policy_loss + cfg.value_loss_coef * value_loss - cfg.entropy_cost * entropy
-    approx_kl = jp.mean(batch["log_prob"] - log_prob)
+    # k3 estimator E[(r - 1) - log r]: unbiased and never negative (the plain mean of
+    # log(old/new) can be, which made the kl_adaptive rule raise the learning rate)
+    log_ratio = log_prob - batch["log_prob"]
+    approx_kl = jp.mean(jp.expm1(log_ratio) - log_ratio)
     clip_frac = jp.mean(jp.abs(ratio - 1.0) > cfg.clip_epsilon)
     return total, {
         "policy_loss": policy_loss,

@@ -10,6 +10,7 @@ drift apart slowly (about 1e-3 rad after ten valve steps with random actions).
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -59,18 +60,24 @@ def test_both_backends_give_identical_observation_keys_shapes_and_dtypes(name):
     assert all(np.all(np.isfinite(np.asarray(v))) for v in c_next.obs.values())
 
 
-def _trajectories(name: str, steps: int, params_edit=None, **overrides):
+@functools.cache
+def _jitted(name: str, backend: str):
+    """(env, jitted reset, jitted step) without randomization, built once per module."""
+    env = _make(name, backend, randomization=randomize.disabled())
+    return env, jax.jit(env.reset), jax.jit(env.step)
+
+
+def _trajectories(name: str, steps: int, params_edit=None):
     """qpos per control step on both backends from one start state and one action sequence."""
     out = {}
     for backend in ("mujoco", "mjx"):
-        env = _make(name, backend, randomization=randomize.disabled(), **overrides)
-        state = jax.jit(env.reset)(jax.random.PRNGKey(3))
+        env, reset, step = _jitted(name, backend)
+        state = reset(jax.random.PRNGKey(3))
         if params_edit is not None:
             state = state.replace(info={**state.info, "params": params_edit(state.info["params"])})
         actions = jax.random.uniform(
             jax.random.PRNGKey(4), (steps, env.action_size), minval=-1, maxval=1
         )
-        step = jax.jit(env.step)
         qpos = [np.asarray(state.data.qpos)]
         for a in actions:
             state = step(state, a)
@@ -99,6 +106,7 @@ def test_a_randomized_actuator_gain_reaches_the_mujoco_c_models():
 
     base = _trajectories("dclaw_valve", steps=4)
     strong = _trajectories("dclaw_valve", steps=4, params_edit=stronger)
+    # the host keeps one model per batch size; a single env's model is the last one written
     env = strong["mujoco"][0]
     host_model = env.physics.host._batches[1].models[0]
     np.testing.assert_allclose(
