@@ -65,8 +65,15 @@ def arms(name: str, task: str) -> list[Arm]:
         ]
     if name == "memory":
         return [
-            Arm(m, distill=(("dagger.student.memory", m),))
-            for m in ("gru", "lstm", "stack", "none")
+            *[
+                Arm(m, distill=(("dagger.student.memory", m),))
+                for m in ("gru", "lstm", "stack", "none")
+            ],
+            # GRU trained from the memories stored at collection time (before issue 13)
+            Arm(
+                "gru_stored_memory",
+                distill=(("dagger.student.memory", "gru"), ("dagger.fit.memory_start", "stored")),
+            ),
         ]
     if name == "representation":
         if not hasattr(config, "reward_representation"):
@@ -89,6 +96,16 @@ def arms(name: str, task: str) -> list[Arm]:
             Arm(
                 "on_policy",
                 distill=((f"{b}.kind", "constant"), (f"{b}.value", 0.0), ("_on_policy", True)),
+            ),
+            # exponential beta, but the student collects data with noise (DART-style fixed
+            # sigma, or its own never-trained std head as before the issue-13 fix)
+            Arm(
+                "noise_fixed",
+                distill=((f"{b}.kind", "exponential"), ("dagger.rollout_noise", "fixed")),
+            ),
+            Arm(
+                "noise_learned",
+                distill=((f"{b}.kind", "exponential"), ("dagger.rollout_noise", "learned")),
             ),
         ]
     if name == "modality":

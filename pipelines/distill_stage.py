@@ -26,6 +26,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import envs
 from distill import dagger as dagger_lib
+from distill import diagnostics
 from distill.schedules import next_beta
 from envs import wrappers
 from pipelines import config_io, render, teacher_stage
@@ -401,6 +402,10 @@ def final_evaluation(
     }
     if "consecutive_successes" in res:
         summary["consecutive_successes"] = eval_lib.dactyl_table(res["consecutive_successes"])
+    if "proprio" in setup.nets.config.input_keys:
+        reliance = jax.jit(lambda p, b, k: diagnostics.last_action_reliance(setup.nets, p, b, k))
+        copycat = jax.device_get(reliance(ds.params, ds.buffer, jax.random.PRNGKey(FINAL_KEY)))
+        summary["copycat"] = {k: float(v) for k, v in copycat.items()}
     config_io.write_json(stage_dir / "eval.json", summary)
     return summary
 

@@ -460,13 +460,25 @@ def _trials_text(trials: list[Any]) -> str:
 def _eval_rows(run: RunData) -> list[tuple[str, dict[str, Any]]]:
     """``(source, evaluation)``: the stages' final evaluations, then ``DIR/eval/*.json``."""
     rows = []
-    for name, data in (
-        ("teacher/eval.json", run.teacher_eval),
-        ("student/eval.json", run.student_eval),
+    trained_on = run.config.get("physics_backend") or {}
+    for name, data, stage in (
+        ("teacher/eval.json", run.teacher_eval, "teacher"),
+        ("student/eval.json", run.student_eval, "distill"),
     ):
         if data is not None:
             policy = name.split("/")[0]
-            rows.append((name, {"policy": policy, "randomization": "train", **data}))
+            physics = trained_on.get(stage, "—")
+            rows.append(
+                (
+                    name,
+                    {
+                        "policy": policy,
+                        "randomization": "train",
+                        "physics_backend": physics,
+                        **data,
+                    },
+                )
+            )
     rows += [(f"eval/{name}", data) for name, data in run.evals]
     return rows
 
@@ -479,6 +491,7 @@ def _evaluation_section(run: RunData) -> list[str]:
         "source",
         "policy",
         "randomization",
+        "physics",
         "episodes",
         "success ± 95% CI",
         "return",
@@ -498,6 +511,7 @@ def _evaluation_section(run: RunData) -> list[str]:
                 f"`{source}`",
                 str(d.get("policy", "—")),
                 str(d.get("randomization", "—")),
+                str(d.get("physics_backend", "—")),
                 _fmt(d.get("episodes")),
                 _pm(d.get("success_rate"), d.get("success_ci95")),
                 _fmt(d.get("return_mean")),
@@ -508,6 +522,11 @@ def _evaluation_section(run: RunData) -> list[str]:
             ]
         )
     lines = ["## Evaluations", "", *_table(header, body)]
+    lines += [
+        "",
+        "*physics*: the simulator of that evaluation; a row on the simulator the policy was "
+        "not trained on (sim-to-sim) comes from `dexdistill evaluate --backend mjx|mujoco`.",
+    ]
     for source, trials in long_trials:
         lines += [
             "",

@@ -159,6 +159,7 @@ def _config_from(config: Mapping[str, Any]) -> dict[str, Any]:
         "min_std": 0.05,
         "aux_outputs": 0,
         "num_goal_points": 0,
+        "proprio_last_action": "executed",
     }
     unknown = sorted(set(config) - set(defaults))
     if unknown:
@@ -497,9 +498,14 @@ class StudentPolicy:
         else:
             kp = obs["keypoints"]
             obj = _mlp(kp.reshape(kp.shape[0], -1), self._object_layers)
-        extra = np.concatenate(
-            [obs[k].reshape(obs[k].shape[0], -1) for k in cfg["extra_keys"]], axis=-1
-        )
+        parts = []
+        for k in cfg["extra_keys"]:
+            x = obs[k].reshape(obs[k].shape[0], -1)
+            if k == "proprio" and cfg["proprio_last_action"] == "none":
+                x = x.copy()
+                x[:, x.shape[1] - self._action_size :] = 0.0  # as the trained student saw it
+            parts.append(x)
+        extra = np.concatenate(parts, axis=-1)
         return np.concatenate([obj, _mlp(extra, self._extra_layers)], axis=-1)
 
     # ------------------------------------------------------------------ validation

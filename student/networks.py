@@ -31,6 +31,7 @@ from envs.base import STUDENT_KEYS, ArraySpec, check_keys
 
 MEMORIES = ("gru", "lstm", "stack", "none")
 MODALITIES = ("keypoints", "point_cloud")
+LAST_ACTIONS = ("executed", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +57,10 @@ class StudentConfig:
     min_std: float = 0.05
     aux_outputs: int = 0
     """Size of an auxiliary head (e.g. object keypoints/pose prediction); 0: none."""
+    proprio_last_action: str = "executed"
+    """``proprio`` ends with the last executed action; on teacher-acted DAgger steps that
+    action was chosen with privileged information (a copycat shortcut). ``none`` zeroes
+    that part before the student sees it."""
     num_goal_points: int = 0
     """The point cloud's last ``num_goal_points`` points are the goal's (the env's
     ``point_cloud.num_goal_points``): they get an indicator channel so that the pooled
@@ -68,6 +73,11 @@ class StudentConfig:
             )
         if self.memory not in MEMORIES:
             raise ValueError(f"student.memory={self.memory!r}: allowed values are {list(MEMORIES)}")
+        if self.proprio_last_action not in LAST_ACTIONS:
+            raise ValueError(
+                f"student.proprio_last_action={self.proprio_last_action!r}: allowed values are "
+                f"{list(LAST_ACTIONS)}"
+            )
         check_keys(self.input_keys, STUDENT_KEYS, "student")
         if obs_keys is not None:
             check_keys(self.input_keys, obs_keys, "student (keys missing from the env)")
@@ -81,6 +91,12 @@ class StudentConfig:
         if self.modality == "point_cloud":
             keys = (*keys, "point_cloud_mask")
         return keys
+
+
+def without_last_action(proprio: jax.Array, action_size: int) -> jax.Array:
+    """``proprio [..., Q]`` with its last ``action_size`` entries (the last action) zeroed."""
+    keep = jp.arange(proprio.shape[-1]) < proprio.shape[-1] - action_size
+    return jp.where(keep, proprio, 0.0)
 
 
 def _mlp(x: jax.Array, hidden: tuple[int, ...]) -> jax.Array:
@@ -147,6 +163,8 @@ class StudentModule(nn.Module):
         self, obs: Mapping[str, jax.Array], carry: Any
     ) -> tuple[Any, tuple[jax.Array, ...]]:
         cfg = self.config
+        if cfg.proprio_last_action == "none" and "proprio" in obs:
+            obs = {**obs, "proprio": without_last_action(obs["proprio"], self.action_size)}
         x = ObservationEncoder(cfg)(obs)
         if cfg.memory == "gru":
             carry, x = nn.GRUCell(cfg.memory_size)(carry, x)

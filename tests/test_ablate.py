@@ -30,8 +30,17 @@ def test_every_ablation_has_its_arms(name):
             "no_unmodeled",
             "no_camera",
         ],
-        "memory": ["gru", "lstm", "stack", "none"],
-        "dagger": ["beta0", "exponential", "linear", "success_gated", "bc", "on_policy"],
+        "memory": ["gru", "lstm", "stack", "none", "gru_stored_memory"],
+        "dagger": [
+            "beta0",
+            "exponential",
+            "linear",
+            "success_gated",
+            "bc",
+            "on_policy",
+            "noise_fixed",
+            "noise_learned",
+        ],
         "modality": ["keypoints", "pointcloud"],
         "loss": ["mse", "mse_aux", "nll", "nll_aux", "kl", "kl_aux", "std_mse", "std_mse_aux"],
     }[name]
@@ -122,8 +131,15 @@ def test_arms_change_what_they_say(tmp_path):
     base_teacher, _ = ablate._stage_configs(cfg, by_name["bc"], seed=0)
     assert teacher.ppo.seed == base_teacher.ppo.seed + 2
     cfg = ablate.AblateConfig(name="memory", preset="tiny", out=str(tmp_path))
-    _, distill = ablate._stage_configs(cfg, ablate.arms("memory", "point_mass")[-1], seed=0)
+    memory_arms = {a.name: a for a in ablate.arms("memory", "point_mass")}
+    _, distill = ablate._stage_configs(cfg, memory_arms["none"], seed=0)
     assert distill.dagger.student.memory == "none"
+    _, distill = ablate._stage_configs(cfg, memory_arms["gru_stored_memory"], seed=0)
+    assert distill.dagger.student.memory == "gru"
+    assert distill.dagger.fit.memory_start == "stored"
+    cfg = ablate.AblateConfig(name="dagger", preset="tiny", out=str(tmp_path))
+    _, distill = ablate._stage_configs(cfg, by_name["noise_fixed"], seed=0)
+    assert distill.dagger.rollout_noise == "fixed" and distill.dagger.beta.kind == "exponential"
     cfg = ablate.AblateConfig(name="randomization", preset="tiny", out=str(tmp_path))
     arm = ablate.arms("randomization", "point_mass")[2]  # no_physics
     teacher, distill = ablate._stage_configs(cfg, arm, seed=0)

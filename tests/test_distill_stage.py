@@ -40,6 +40,25 @@ def teacher_dir(tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.fixture(scope="module")
+def valve_teacher_dir(tmp_path_factory) -> Path:
+    """A run directory with a (barely) trained dclaw_valve teacher on the MuJoCo C backend."""
+    from teacher import ppo
+
+    run_dir = tmp_path_factory.mktemp("valve_teacher")
+    cfg = teacher_stage.TeacherStageConfig(
+        env="dclaw_valve",
+        ppo=ppo.PPOConfig(
+            num_timesteps=2 * 16 * 4, num_envs=16, unroll_length=4, num_minibatches=2, num_epochs=1
+        ),
+        eval_every=0,
+        final_eval_episodes=4,
+        timing_breakdown=False,
+    )
+    teacher_stage.run(run_dir, cfg)
+    return run_dir
+
+
 def _copy(teacher_dir: Path, dst: Path) -> Path:
     shutil.copytree(teacher_dir, dst)
     return dst
@@ -136,7 +155,12 @@ def test_bad_distill_config_names_the_field():
         dataclasses.replace(_config(), student="depth").validate()
 
 
-def test_killed_distillation_resumes_without_lost_or_duplicated_episodes(teacher_dir, tmp_path):
+@pytest.mark.parametrize("teacher_fixture", ["teacher_dir", "valve_teacher_dir"])
+def test_killed_distillation_resumes_without_lost_or_duplicated_episodes(
+    teacher_fixture, request, tmp_path
+):
+    """point_mass, and dclaw_valve on the MuJoCo C backend (physics state in the checkpoint)."""
+    teacher_dir = request.getfixturevalue(teacher_fixture)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "pipelines.cli"]
     full = _copy(teacher_dir, tmp_path / "full")

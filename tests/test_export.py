@@ -250,3 +250,10 @@ def test_bad_observations_and_artifacts_raise(spec, tmp_path):
     with pytest.raises(ValueError, match="privileged"):
         export_student(StudentConfig(extra_keys=("privileged",)), params, spec, 2, tmp_path / "d")
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
+def test_export_without_last_action_matches_flax(spec, tmp_path):
+    """``proprio_last_action=none`` masks the same entries in flax and in the numpy export."""
+    _assert_matches_flax(
+        spec, StudentConfig(memory="gru", proprio_last_action="none"), tmp_path / "s"
+    )

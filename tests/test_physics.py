@@ -193,3 +193,15 @@ def test_same_seed_same_trajectory_on_the_c_backend():
         runs.append(jax.device_get(s))
     for x, y in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1]), strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_evaluate_backend_option_switches_the_simulator_and_names_the_output():
+    from pipelines import evaluate_stage
+
+    cfg = envs.default_config("dclaw_valve")
+    assert evaluate_stage.on_backend(cfg, "mjx").backend == "mjx"
+    assert evaluate_stage.on_backend(cfg, "trained") is cfg
+    pm = envs.default_config("point_mass")  # no physics engine: unchanged
+    assert evaluate_stage.on_backend(pm, "mjx") is pm
+    with pytest.raises(ValueError, match=r"backend='bullet': allowed values are"):
+        evaluate_stage.EvaluateConfig(backend="bullet").validate()
