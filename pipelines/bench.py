@@ -110,12 +110,18 @@ def mujoco_c_env_sps(task: MjxTask, seconds: float = 1.0) -> float:
 
 
 def raw_rollout_sps(
-    task: MjxTask, batch: int, steps: int, per_env_models: bool, seconds: float = 1.0
+    task: MjxTask,
+    batch: int,
+    steps: int,
+    per_env_models: bool,
+    qpos: np.ndarray | None = None,
+    seconds: float = 1.0,
 ) -> float:
     """Env steps/s of bare ``mujoco.rollout`` (persistent pool, all cores) on ``batch`` envs.
 
     Random controls, ``n_substeps`` per env step, the C backend's model (pose sensors
     included); ``per_env_models`` gives every env its own ``MjModel`` copy, as the env does.
+    ``qpos [batch, nq]``: start states (the env's own reset states; default: ``qpos0``).
     """
     from mujoco import rollout
 
@@ -132,6 +138,8 @@ def raw_rollout_sps(
     state0 = np.zeros((batch, mujoco.mj_stateSize(m, full)))
     mujoco.mj_getState(m, d, state0[0], full)
     state0[:] = state0[0]
+    if qpos is not None:
+        state0[:, 1 : 1 + m.nq] = qpos
     lo, hi = m.actuator_ctrlrange[:, 0], m.actuator_ctrlrange[:, 1]
     rng = np.random.default_rng(0)
     done, t0 = 0, time.perf_counter()
@@ -218,10 +226,11 @@ def bench_task(name: str, cfg: BenchEnvsConfig) -> dict[str, Any]:
             row.update({f"{bk}_{k}" if is_mjx_task else k: v for k, v in r.items()})
         if isinstance(first, MjxTask):
             c_task = tasks.get("mujoco", first)
-            row["rollout_sps"] = raw_rollout_sps(c_task, b, cfg.steps, per_env_models=False)
-            row["rollout_per_env_models_sps"] = raw_rollout_sps(
-                c_task, b, cfg.steps, per_env_models=True
-            )
+            # raw rollouts start from the env's own reset states (contacts as in training)
+            keys = jax.random.split(jax.random.PRNGKey(0), b)
+            qpos = np.asarray(jax.jit(jax.vmap(c_task.reset))(keys).data.qpos, np.float64)
+            for key, per_env in (("rollout_sps", False), ("rollout_per_env_models_sps", True)):
+                row[key] = raw_rollout_sps(c_task, b, cfg.steps, per_env, qpos=qpos)
             if "mujoco_env_sps" in row:
                 row["mujoco_env_over_rollout"] = row["mujoco_env_sps"] / row["rollout_sps"]
             if "mujoco_env_sps" in row and "mjx_env_sps" in row:

@@ -120,7 +120,7 @@ PRESETS: dict[str, Preset] = {
     "quickstart": Preset(
         env="dclaw_valve",
         ppo=PPOConfig(
-            num_timesteps=3_000_000,
+            num_timesteps=4_500_000,
             num_envs=256,
             unroll_length=10,
             num_minibatches=4,
@@ -128,6 +128,7 @@ PRESETS: dict[str, Preset] = {
             learning_rate=3e-4,
             lr_schedule="linear",
             discount=0.97,
+            entropy_cost=0.01,
             network=_SMALL_NET,
         ),
         dagger=DAggerConfig(iterations=16, num_envs=128, unroll_length=20, capacity=2048),
