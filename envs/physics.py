@@ -35,6 +35,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+import time
 from typing import Any
 
 import jax
@@ -231,6 +232,10 @@ class HostSim:
         self._batches: dict[int, _Batch] = {}
         self._lock = threading.Lock()
         self.calls = 0
+        self.busy_s = 0.0
+        """Seconds spent inside :meth:`step` and :meth:`forward` (host side), for profiling."""
+        self.rollout_s = 0.0
+        """Of which inside ``mujoco.rollout``."""
 
     @property
     def in_width(self) -> int:
@@ -281,6 +286,7 @@ class HostSim:
 
     def _run(self, batch: _Batch, nstep: int) -> tuple[np.ndarray, np.ndarray]:
         state, sensors = batch.state[nstep], batch.sensors[nstep]
+        t0 = time.perf_counter()
         self._pool.rollout(
             batch.models,
             self._datas,
@@ -293,6 +299,7 @@ class HostSim:
             state=state,
             sensordata=sensors,
         )
+        self.rollout_s += time.perf_counter() - t0
         self.calls += 1
         return state, sensors
 
@@ -302,6 +309,7 @@ class HostSim:
         """``n_substeps`` steps of every env: ``[*B, in_width] -> [*B, out_width]``."""
         m, n = self.model, self.n_substeps
         qv = slice(1 + m.nq, 1 + m.nq + m.nv)
+        t0 = time.perf_counter()
         with self._lock:
             batch, lead = self._prepare(np.asarray(rows), n)
             state, sensors = self._run(batch, n)
@@ -313,14 +321,17 @@ class HostSim:
             # a diverging env is reset to qpos0 by MuJoCo (time back to 0): report NaN
             bad = np.abs(final[:, 0] - (batch.state0[:, 0] + n * dt)) > 0.5 * dt
             out[bad, 1 : 1 + m.nq] = np.nan
+            self.busy_s += time.perf_counter() - t0
         return out.reshape(lead + out.shape[1:])
 
     def forward(self, rows: np.ndarray) -> np.ndarray:
         """The pose sensors of every env's current state: ``[*B, in_width] -> [*B, S]``."""
+        t0 = time.perf_counter()
         with self._lock:
             batch, lead = self._prepare(np.asarray(rows), 1)
             _, sensors = self._run(batch, 1)
             out = sensors[:, 0].astype(np.float32)
+            self.busy_s += time.perf_counter() - t0
         return out.reshape(lead + out.shape[1:])
 
 

@@ -194,8 +194,16 @@ def bench_backend(task: Any, b: int, cfg: BenchEnvsConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     state = jax.block_until_ready(jax.jit(env.reset)(rng))
     row: dict[str, Any] = {"reset_compile_s": time.perf_counter() - t0}
-    first, best = _timed(_env_fn(env, cfg.steps), state, rng, repeats=cfg.repeats)
+    env_fn = _env_fn(env, cfg.steps)
+    first, best = _timed(env_fn, state, rng, repeats=cfg.repeats)
     row.update(env_compile_s=first - best, env_sps=b * cfg.steps / best)
+    host = getattr(getattr(task, "physics", None), "host", None)
+    if host is not None:  # where one more env scan spends its time (MuJoCo C backend)
+        busy, roll, t0 = host.busy_s, host.rollout_s, time.perf_counter()
+        jax.block_until_ready(env_fn(state, rng))
+        wall = time.perf_counter() - t0
+        row["host_fraction"] = (host.busy_s - busy) / wall
+        row["rollout_fraction"] = (host.rollout_s - roll) / wall
     if isinstance(task, MjxTask):
         first, best = _timed(
             _physics_fn(task, cfg.steps),
