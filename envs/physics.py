@@ -43,25 +43,13 @@ import jax.numpy as jp
 import mujoco
 import numpy as np
 from flax import struct
+from mujoco import mjx
 from mujoco import rollout as mj_rollout
 
 from envs import geometry, randomize
 
 BACKENDS: tuple[str, ...] = ("auto", "mjx", "mujoco")
 """``physics.backend`` values: ``auto`` picks ``mujoco`` on a CPU and ``mjx`` elsewhere."""
-
-MODEL_PARAM_KEYS: tuple[str, ...] = (
-    "object_scale",
-    "object_mass",
-    "link_mass",
-    "friction",
-    "joint_damping",
-    "actuator_gain",
-    "joint_limit_lo",
-    "joint_limit_hi",
-    "gravity",
-)
-"""Episode parameters that change the physics model (the rest act on actions/observations)."""
 
 
 def resolve_backend(backend: str) -> str:
@@ -107,11 +95,11 @@ class MjxPhysics:
         return self._data0.replace(qpos=qpos, ctrl=ctrl)
 
     def forward(self, data: Any, params: dict[str, jax.Array]) -> Any:
-        return self._mjx.forward(self.model_for(params), data)
+        return mjx.forward(self.model_for(params), data)
 
     def step(self, data: Any, params: dict[str, jax.Array]) -> Any:
         model = self.model_for(params)
-        return jax.lax.fori_loop(0, self.n_substeps, lambda _, d: self._mjx.step(model, d), data)
+        return jax.lax.fori_loop(0, self.n_substeps, lambda _, d: mjx.step(model, d), data)
 
 
 # --------------------------------------------------------------------------- MuJoCo C
@@ -172,8 +160,7 @@ def with_pose_sensors(model: mujoco.MjModel, xml: str, geoms: bool) -> mujoco.Mj
     for kind, objtype, name in plan:
         spec.add_sensor(type=kind, objtype=objtype, objname=name)
     out = spec.compile()
-    for field in ("opt.timestep", "opt.iterations", "opt.ls_iterations"):
-        attr = field.split(".")[1]
+    for attr in ("timestep", "iterations", "ls_iterations"):  # set after compiling the xml
         setattr(out.opt, attr, getattr(model.opt, attr))
     sizes = ("nq", "nv", "nu", "na", "nbody", "ngeom", "nsite", "nmocap")
     if any(getattr(out, k) != getattr(model, k) for k in sizes):
@@ -216,7 +203,7 @@ class HostSim:
         self.model = model
         self.n_substeps = n_substeps
         self.idx = idx
-        self.param_shapes = {k: param_sizes[k] for k in MODEL_PARAM_KEYS}
+        self.param_shapes = {k: param_sizes[k] for k in randomize.MODEL_KEYS}
         self.nparams = sum(int(np.prod(v)) for v in self.param_shapes.values())
         self.nstate = mujoco.mj_stateSize(model, S.mjSTATE_FULLPHYSICS)
         if self.nstate != 1 + model.nq + model.nv + model.na:
@@ -390,7 +377,7 @@ class MujocoPhysics:
     @staticmethod
     def _row(data: HostData, params: dict[str, jax.Array]) -> jax.Array:
         """One env's packed call row (see :attr:`HostSim.in_width`)."""
-        parts = [params[k] for k in MODEL_PARAM_KEYS]
+        parts = [params[k] for k in randomize.MODEL_KEYS]
         parts += [data.time, data.qpos, data.qvel, data.act, data.qacc_warmstart]
         parts += [data.ctrl, data.xfrc_applied, data.mocap_pos, data.mocap_quat]
         return jp.concatenate([jp.ravel(x).astype(jp.float32) for x in parts])

@@ -241,7 +241,7 @@ def sample_params(
     return p
 
 
-PHYSICS_KEYS: tuple[str, ...] = (
+MODEL_KEYS: tuple[str, ...] = (
     "object_scale",
     "object_mass",
     "link_mass",
@@ -251,9 +251,10 @@ PHYSICS_KEYS: tuple[str, ...] = (
     "joint_limit_lo",
     "joint_limit_hi",
     "gravity",
-    "action_delay",
-    "backlash",
 )
+"""Episode parameters that change the physics model (read by :func:`model_fields`)."""
+
+PHYSICS_KEYS: tuple[str, ...] = (*MODEL_KEYS, "action_delay", "backlash")
 """Episode parameters that describe the world (and so go into ``privileged``)."""
 
 

@@ -28,9 +28,10 @@ import jax
 import jax.numpy as jp
 import mujoco
 import numpy as np
+from mujoco import rollout
 
 import envs
-from envs import wrappers
+from envs import physics, wrappers
 from envs.mjx_task import MjxTask
 
 
@@ -123,10 +124,6 @@ def raw_rollout_sps(
     included); ``per_env_models`` gives every env its own ``MjModel`` copy, as the env does.
     ``qpos [batch, nq]``: start states (the env's own reset states; default: ``qpos0``).
     """
-    from mujoco import rollout
-
-    from envs import physics
-
     m = task.physics.sensor_model if task.backend == "mujoco" else task.mj_model
     n = task.config.n_substeps
     models = [copy.copy(m) for _ in range(batch)] if per_env_models else [m] * batch

@@ -34,7 +34,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import jax
 import jax.numpy as jp
@@ -49,6 +49,11 @@ from teacher import evaluate as eval_lib
 
 POLICIES = ("teacher", "student")
 RANDOMIZATIONS = ("train", "none", "heldout", "reality")
+
+
+BackendChoice = Literal["trained", "mujoco", "mjx"]
+BACKEND_CHOICES: tuple[str, ...] = get_args(BackendChoice)
+"""``dexdistill evaluate --backend``: the run's own physics, or the other simulator."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +78,7 @@ class EvaluateConfig:
     """Episodes per sweep value."""
     seed: int = 0
     """Seed of the evaluation episodes (the same episodes for the student and its teacher)."""
-    backend: Literal["trained", "mujoco", "mjx"] = "trained"
+    backend: BackendChoice = "trained"
     """Physics to evaluate on: ``trained`` (the run's own ``backend``), or the other
     simulator for a sim-to-sim check: ``mujoco`` (MuJoCo C) or ``mjx``. The result is
     written to ``eval/<policy>_<randomization>_<backend>.json``."""
@@ -177,9 +182,6 @@ def _all_disabled(cfg: RandomizationConfig) -> RandomizationConfig:
             for f in dataclasses.fields(cfg)
         }
     )
-
-
-BACKEND_CHOICES: tuple[str, ...] = ("trained", "mujoco", "mjx")
 
 
 def on_backend(env_config: Any, backend: str) -> Any:

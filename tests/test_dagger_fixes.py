@@ -35,7 +35,7 @@ def _point_mass_dagger(**cfg_kw):
     env = wrappers.wrap_for_training(base, cfg.num_envs)
     nets = make_networks(cfg.student, base.observation_spec, base.action_size)
     rollout, iteration = dagger.make_iteration(env, expert(base), nets, cfg)
-    return base, cfg, nets, rollout, iteration
+    return env, cfg, nets, rollout, iteration
 
 
 # ----------------------------------------------------------------- 1. rollout noise
@@ -43,9 +43,7 @@ def _point_mass_dagger(**cfg_kw):
 
 @pytest.mark.parametrize("noise", ["none", "fixed", "learned"])
 def test_student_collects_data_with_the_noise_it_is_configured_for(noise):
-    _, cfg, nets, rollout, _ = _point_mass_dagger(rollout_noise=noise, rollout_noise_std=0.1)
-    base = envs.make("point_mass")
-    env = wrappers.wrap_for_training(base, cfg.num_envs)
+    env, cfg, nets, rollout, _ = _point_mass_dagger(rollout_noise=noise, rollout_noise_std=0.1)
     ds = dagger.init_state(env, nets, rollout, cfg)
     _, lab = rollout(ds.params, ds.carry, jp.zeros(()), jax.random.PRNGKey(1))  # beta 0
     noise_seen = np.asarray(lab.action - lab.student_mean)
@@ -164,9 +162,7 @@ def test_invalid_prefix_steps_leave_the_memory_at_zero():
 
 
 def test_dagger_stores_the_previous_rollout_as_the_prefix():
-    _, cfg, nets, rollout, iteration = _point_mass_dagger(student=StudentConfig(memory="gru"))
-    base = envs.make("point_mass")
-    env = wrappers.wrap_for_training(base, cfg.num_envs)
+    env, cfg, nets, rollout, iteration = _point_mass_dagger(student=StudentConfig(memory="gru"))
     ds = dagger.init_state(env, nets, rollout, cfg)
     ds, first, _ = iteration(ds, jp.asarray(0.5))
     ds, second, _ = iteration(ds, jp.asarray(0.5))
@@ -175,8 +171,9 @@ def test_dagger_stores_the_previous_rollout_as_the_prefix():
     for k in nets.config.input_keys:
         np.testing.assert_array_equal(second["prefix_obs"][k], first["obs"][k])
     # a feed-forward student stores no prefix
-    _, cfg_ff, nets_ff, rollout_ff, _ = _point_mass_dagger(student=StudentConfig(memory="none"))
-    env_ff = wrappers.wrap_for_training(base, cfg_ff.num_envs)
+    env_ff, cfg_ff, nets_ff, rollout_ff, _ = _point_mass_dagger(
+        student=StudentConfig(memory="none")
+    )
     assert dagger.init_state(env_ff, nets_ff, rollout_ff, cfg_ff).carry.prefix is None
 
 
@@ -212,9 +209,7 @@ def test_goal_keypoints_and_goal_points_use_the_nominal_object_scale():
 
 @pytest.mark.parametrize("mixing", ["step", "episode"])
 def test_beta_one_executes_only_teacher_actions(mixing):
-    _, cfg, nets, rollout, iteration = _point_mass_dagger(mixing=mixing)
-    base = envs.make("point_mass")
-    env = wrappers.wrap_for_training(base, cfg.num_envs)
+    env, cfg, nets, rollout, iteration = _point_mass_dagger(mixing=mixing)
     ds = dagger.init_state(env, nets, rollout, cfg)
     for _ in range(3):  # iteration 0 (the first episodes) and later ones
         ds, seq, _ = iteration(ds, jp.ones(()))
