@@ -119,5 +119,11 @@ def check_keys(requested: tuple[str, ...] | list[str], allowed: frozenset[str], 
         raise ValueError(f"{who} may not read observation key(s) {bad}; allowed: {sorted(allowed)}")
 
 
+def headline_metric(env: Any) -> str:
+    """The metric ``env`` is judged by (at each episode's end): ``success`` unless the task
+    declares another (hand_cube: ``consecutive_successes``)."""
+    return getattr(getattr(env, "unwrapped", env), "headline_metric", "success")
+
+
 def zeros_like_metrics(metrics: Mapping[str, Any]) -> dict[str, jax.Array]:
     return {k: jp.zeros_like(v) for k, v in metrics.items()}

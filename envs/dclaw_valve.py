@@ -172,7 +172,7 @@ class DClawValve(MjxTask):
         return np.array(tips + [[0.0, 0.0, 0.0]], np.float32)
 
     def sample_start(
-        self, rng: jax.Array, params: dict[str, jax.Array]
+        self, rng: jax.Array, params: dict[str, jax.Array], level: jax.Array
     ) -> tuple[jax.Array, dict[str, jax.Array], dict[str, jax.Array]]:
         cfg = self.config
         k_angle, k_target, k_q = jax.random.split(rng, 3)

@@ -5,8 +5,18 @@ goal orientations. The reward is Dactyl's: ``d_t - d_{t+1}`` (the rotation angle
 to the goal before and after the step), ``+5`` on reaching the goal (a new goal
 is sampled at once) and ``-20`` when the cube drops (the episode ends). An
 episode also ends after ``max_consecutive_successes`` goals, after
-``goal_timeout`` steps without reaching a goal, or at ``episode_length``.
-``metrics["consecutive_successes"]`` counts goals reached so far in the episode.
+``goal_timeout`` steps without reaching a goal, or at ``episode_length``; only a drop
+is a termination, the other three are time limits (truncations: the critic bootstraps).
+
+The headline metric is ``consecutive_successes`` (goals reached in the episode), reported
+as in Dactyl's tables (mean, median, sorted trials) with goals per minute.
+
+Goals: ``goal_mode=full`` draws orientations from all of SO(3), ``yaw`` only rotations
+about the palm normal (world z) of the cube's current orientation (MuJoCo Playground's
+rotate-z, mjlab's LEAP cube). ``goal_rotation_levels`` is the curriculum
+(:mod:`envs.curriculum`): level ``k`` draws each new goal as a rotation of the cube's
+*current* orientation by an angle in ``[success_tolerance, goal_rotation_levels[k]]``; a
+last level of pi means the full distribution (uniform on SO(3), or uniform yaw).
 """
 
 from __future__ import annotations
@@ -19,12 +29,13 @@ import jax.numpy as jp
 import numpy as np
 from mujoco import mjx
 
-from envs import geometry
+from envs import curriculum, geometry
 from envs.assets_hand import HAND_DEFAULT_QPOS, HAND_FINGERS, build_hand_mjcf, object_rest_pos
 from envs.mjx_task import ManipulationConfig, MjxTask
 from envs.observations import PointCloudConfig
 
 CUBE_HALF_SIZE = 0.03
+GOAL_MODES = ("full", "yaw")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,9 +62,37 @@ class HandCubeConfig(ManipulationConfig):
     ``sphere`` (radius = the cube's half size); the keypoints are the 8 corners of the
     object's bounding box (robustness evaluation: ``dexdistill evaluate --sweeps object_shape``)."""
     point_cloud: PointCloudConfig = PointCloudConfig(num_points=64, num_goal_points=32)
+    goal_mode: str = "full"
+    """``full`` (any orientation, Dactyl) or ``yaw`` (about the palm normal only)."""
+    goal_rotation_levels: tuple[float, ...] = (1.0, 2.0, float(np.pi))
+    """Curriculum levels: the largest rotation (rad) from the cube's current orientation
+    to a new goal; increasing, the last = pi (the full distribution)."""
+    goal_level: int = -1
+    """Level every episode uses when the curriculum is off (-1: the last)."""
+    curriculum: curriculum.CurriculumConfig = curriculum.CurriculumConfig(threshold=4.0)
+    """Threshold in mean consecutive successes per training episode."""
+
+    @property
+    def num_goal_levels(self) -> int:
+        return len(self.goal_rotation_levels)
 
     def validate(self) -> None:
         super().validate()
+        if self.goal_mode not in GOAL_MODES:
+            raise ValueError(f"goal_mode={self.goal_mode!r}: allowed values are {list(GOAL_MODES)}")
+        lv = self.goal_rotation_levels
+        if (
+            not lv
+            or any(b <= a for a, b in zip(lv, lv[1:], strict=False))
+            or lv[0] <= self.success_tolerance
+            or abs(lv[-1] - np.pi) > 1e-6
+        ):
+            raise ValueError(
+                f"goal_rotation_levels={lv}: must increase from above success_tolerance="
+                f"{self.success_tolerance} to pi"
+            )
+        curriculum.resolve_level(self.goal_level, len(lv))
+        self.curriculum.validate()
         if not 0 < self.success_tolerance < np.pi:
             raise ValueError(f"success_tolerance={self.success_tolerance}: must be in (0, pi)")
         if self.max_consecutive_successes < 1 or self.goal_timeout < 1:
@@ -69,6 +108,7 @@ class HandCube(MjxTask):
     """The in-hand reorientation task; see the module docstring."""
 
     name = "hand_cube"
+    headline_metric = "consecutive_successes"
     joint_names = tuple(f"{f}_j{k}" for f in HAND_FINGERS for k in range(4))
     fingertip_sites = tuple(f"{f}_tip" for f in HAND_FINGERS)
 
@@ -90,15 +130,37 @@ class HandCube(MjxTask):
         """Half height of the object resting on the palm at nominal scale (m)."""
         return geometry.object_half_extents(self.config.object_shape, CUBE_HALF_SIZE)[2]
 
-    def _new_goal(self, rng: jax.Array) -> dict[str, jax.Array]:
+    @property
+    def goal_levels(self) -> tuple[str, ...]:  # type: ignore[override]
+        """One level per ``goal_rotation_levels`` entry, named by its angle."""
+        return tuple(f"{a:.2f}rad" for a in self.config.goal_rotation_levels)
+
+    def _new_goal(self, rng: jax.Array, quat: jax.Array, level: jax.Array) -> dict[str, jax.Array]:
+        """A goal for the cube at orientation ``quat [4]``, drawn at curriculum ``level``."""
+        cfg = self.config
+        k_axis, k_angle, k_sign, k_full = jax.random.split(rng, 4)
+        if cfg.goal_mode == "yaw":
+            axis = jp.array([0.0, 0.0, 1.0])
+            full = geometry.quat_mul(
+                geometry.yaw_quat(jax.random.uniform(k_full, maxval=2 * jp.pi)), quat
+            )
+        else:
+            axis = jax.random.normal(k_axis, (3,))
+            axis = axis / (jp.linalg.norm(axis) + 1e-9)
+            full = geometry.random_quat(k_full)
+        top = jp.asarray(cfg.goal_rotation_levels, jp.float32)[level]
+        angle = jax.random.uniform(k_angle, minval=cfg.success_tolerance, maxval=top)
+        angle = jp.where(jax.random.bernoulli(k_sign), angle, -angle)
+        near = geometry.quat_mul(geometry.axis_angle_quat(axis, angle), quat)
+        last = level >= len(cfg.goal_rotation_levels) - 1
         return {
             "goal_pos": jp.asarray(self._rest_pos, jp.float32),
-            "goal_quat": geometry.random_quat(rng),
+            "goal_quat": jp.where(last, full, near),
             "goal_vis_pos": jp.asarray(self._goal_vis),
         }
 
     def sample_start(
-        self, rng: jax.Array, params: dict[str, jax.Array]
+        self, rng: jax.Array, params: dict[str, jax.Array], level: jax.Array
     ) -> tuple[jax.Array, dict[str, jax.Array], dict[str, jax.Array]]:
         k_q, k_yaw, k_xy, k_goal = jax.random.split(rng, 4)
         scale = params["object_scale"]
@@ -111,7 +173,7 @@ class HandCube(MjxTask):
         qpos = jp.asarray(self.mj_model.qpos0, jp.float32)
         qpos = qpos.at[self._qadr].set(q_hand)
         qpos = qpos.at[self._obj_qadr : self._obj_qadr + 7].set(jp.concatenate([pos, quat]))
-        goal = self._new_goal(k_goal)
+        goal = self._new_goal(k_goal, quat, level)
         extra = {
             "prev_rot_error": geometry.rotation_angle(quat, goal["goal_quat"]),
             "consecutive_successes": jp.zeros(()),
@@ -136,7 +198,7 @@ class HandCube(MjxTask):
             - cfg.action_weight * jp.sum(info["last_action"] ** 2)
         )
         successes = info["consecutive_successes"] + reached
-        new_goal = self._new_goal(rng)
+        new_goal = self._new_goal(rng, quat, info["goal_level"])
         goal = jax.tree.map(
             lambda n, o: jp.where(reached, n, o),
             new_goal,
@@ -144,11 +206,7 @@ class HandCube(MjxTask):
         )
         next_error = geometry.rotation_angle(quat, goal["goal_quat"])
         steps_since = jp.where(reached, 0, info["steps_since_goal"] + 1)
-        terminated = (
-            dropped
-            | (successes >= cfg.max_consecutive_successes)
-            | (steps_since >= cfg.goal_timeout)
-        )
+        terminated = dropped  # the goal limits are truncations (task_truncated)
         info = {
             **info,
             **goal,
@@ -163,6 +221,13 @@ class HandCube(MjxTask):
             "dropped": dropped.astype(jp.float32),
         }
         return reward, terminated, metrics, info
+
+    def task_truncated(self, info: dict[str, Any]) -> jax.Array:
+        """The episode ends as a time limit after the last goal or a goal's timeout."""
+        cfg = self.config
+        return (info["consecutive_successes"] >= cfg.max_consecutive_successes) | (
+            info["steps_since_goal"] >= cfg.goal_timeout
+        )
 
     def task_privileged(self, data: mjx.Data, info: dict[str, Any]) -> jax.Array:
         _, quat = self.object_pose(data)

@@ -17,9 +17,9 @@ import mujoco
 import numpy as np
 from mujoco import mjx
 
+from envs import curriculum, randomize
 from envs import observations as obs_lib
 from envs import physics as physics_lib
-from envs import randomize
 from envs.base import ArraySpec, State, spec_of
 from envs.observations import PointCloudConfig
 from envs.randomize import RandomizationConfig
@@ -90,6 +90,13 @@ class MjxTask:
     """
 
     name: str = "task"
+    headline_metric: str = "success"
+    """The per-episode metric (at the episode's end) that evaluation, the success-gated
+    beta, teacher-student ratios and ablation tables report: ``success`` (its mean is the
+    success rate) or, for hand_cube, ``consecutive_successes``."""
+    goal_levels: tuple[str, ...] = ()
+    """Goal difficulty levels, easiest first (see :mod:`envs.curriculum`); the last is the
+    task's full goal distribution."""
     joint_names: tuple[str, ...] = ()
     fingertip_sites: tuple[str, ...] = ()
     object_body_name: str = "object"
@@ -130,9 +137,11 @@ class MjxTask:
         raise NotImplementedError
 
     def sample_start(
-        self, rng: jax.Array, params: dict[str, jax.Array]
+        self, rng: jax.Array, params: dict[str, jax.Array], level: jax.Array
     ) -> tuple[jax.Array, jax.Array, dict[str, jax.Array]]:
-        """Returns (qpos [nq], goal info with ``goal_pos`` [3] and ``goal_quat`` [4], extra info)."""
+        """Returns (qpos [nq], goal info with ``goal_pos`` [3] and ``goal_quat`` [4], extra info).
+
+        ``level`` (int32 []) indexes :attr:`goal_levels` (0 for a task without levels)."""
         raise NotImplementedError
 
     def compute_reward(
@@ -144,6 +153,12 @@ class MjxTask:
     def task_privileged(self, data: mjx.Data, info: dict[str, Any]) -> jax.Array:
         """Task-specific privileged extras ``[E]`` (default: none)."""
         return jp.zeros((0,))
+
+    def task_truncated(self, info: dict[str, Any]) -> jax.Array:
+        """True when the task ends the episode as a time limit (bool []; default: never).
+
+        A truncation is not a failure: PPO bootstraps the value there instead of zero."""
+        return jp.zeros((), bool)
 
     # ----------------------------------------------------------------- setup
 
@@ -232,11 +247,26 @@ class MjxTask:
 
     # ----------------------------------------------------------------- reset / step
 
+    @property
+    def start_level(self) -> int:
+        """The goal level :meth:`reset` uses: 0 while a curriculum runs, else ``goal_level``."""
+        if not self.goal_levels:
+            return 0
+        cur = getattr(self.config, "curriculum", None)
+        if cur is not None and cur.enabled:
+            return 0
+        return curriculum.resolve_level(self.config.goal_level, len(self.goal_levels))
+
     def reset(self, rng: jax.Array) -> State:
         """Samples episode parameters, a start state and a goal; ``rng``: PRNGKey."""
+        return self.reset_at_level(rng, jp.asarray(self.start_level, jp.int32))
+
+    def reset_at_level(self, rng: jax.Array, level: jax.Array) -> State:
+        """:meth:`reset` with the goal drawn at ``level`` (int32 [], see :mod:`envs.curriculum`)."""
         rng, k_params, k_start, k_obs = jax.random.split(rng, 4)
         params = randomize.sample_params(k_params, self.config.randomization, self.dims)
-        qpos, goal, extra = self.sample_start(k_start, params)
+        level = jp.asarray(level, jp.int32)
+        qpos, goal, extra = self.sample_start(k_start, params, level)
         data = self.physics.init(qpos, self._ctrl_from_qpos(qpos))
         data = self._place_goal(data, goal)
         data = self.physics.forward(data, params)
@@ -252,6 +282,7 @@ class MjxTask:
             "engaged": action0,
             "kp_frozen": jp.zeros((), jp.int32),
             "kp_last": jp.zeros((self._kp_local.shape[0], 3)),
+            "goal_level": level,
             **goal,
             **extra,
         }
@@ -286,7 +317,8 @@ class MjxTask:
         unstable = ~jp.all(jp.isfinite(data.qpos)) | ~jp.all(jp.isfinite(data.qvel))
         data = jax.tree.map(lambda x, y: jp.where(unstable, x, y), state.data, data)
         terminated = terminated | unstable
-        truncated = (info["step"] >= self.config.episode_length) & ~terminated
+        time_up = (info["step"] >= self.config.episode_length) | self.task_truncated(info)
+        truncated = time_up & ~terminated
         info["truncation"] = truncated.astype(jp.float32)
         metrics["unstable"] = unstable.astype(jp.float32)
         obs, info = self._observe(data, info, k_obs)

@@ -6,6 +6,13 @@ on keypoint distances (they found keypoints beat position + quaternion, in the
 observation and in the reward), plus a shaping term that rewards fingertips for
 moving toward the cube. Success: mean corner distance below ``success_threshold``.
 Torque or position control (``control``).
+
+Goal levels (the curriculum of :mod:`envs.curriculum`, as Remote Sim2Real / IsaacGymEnvs'
+difficulties): ``floor`` (a position on the floor), ``lifted`` (a position at a height
+in ``goal_height``), ``pose`` (lifted, with the orientation of ``goal_orientation``).
+At the position levels the reward's task term is the kernel on the position distance and
+``success`` is ``position_success`` (cube centre within ``success_threshold``); at
+``pose`` they are the keypoint kernel and ``pose_success`` (mean corner distance).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import jax.numpy as jp
 import numpy as np
 from mujoco import mjx
 
-from envs import geometry
+from envs import curriculum, geometry
 from envs.assets_trifinger import (
     ARENA_RADIUS,
     CUBE_HALF_SIZE,
@@ -31,6 +38,8 @@ from envs.observations import PointCloudConfig
 CONTROLS = ("position", "torque")
 REWARD_REPRESENTATIONS = ("keypoints", "pose")
 GOAL_ORIENTATIONS = ("full", "yaw", "none")
+GOAL_LEVELS = ("floor", "lifted", "pose")
+POSE_LEVEL = GOAL_LEVELS.index("pose")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,15 +66,27 @@ class TriFingerCubeConfig(ManipulationConfig):
     lgsk_scale: float = 30.0
     lgsk_offset: float = 2.0
     success_threshold: float = 0.02
-    """Mean corner distance (m) counted as success."""
+    """Distance (m) counted as success: the cube centre's at the position levels (2 cm, as
+    IsaacGymEnvs), the mean corner distance at ``pose``."""
     object_shape: str = "cube"
     """``cube``, ``cuboid`` (2:1:1, same volume and mass) or ``sphere`` (radius = the cube's
     half size); the keypoints are the 8 corners of the object's bounding box (robustness
     evaluation: ``dexdistill evaluate --sweeps object_shape``)."""
     point_cloud: PointCloudConfig = PointCloudConfig(num_points=64, num_goal_points=32)
+    goal_level: int = -1
+    """Goal level (``floor``, ``lifted``, ``pose``) every episode uses when the curriculum
+    is off (-1: ``pose``)."""
+    curriculum: curriculum.CurriculumConfig = curriculum.CurriculumConfig(threshold=0.6)
+    """Threshold in training success rate."""
+
+    @property
+    def num_goal_levels(self) -> int:
+        return len(GOAL_LEVELS)
 
     def validate(self) -> None:
         super().validate()
+        curriculum.resolve_level(self.goal_level, len(GOAL_LEVELS))
+        self.curriculum.validate()
         for name, allowed in (
             ("control", CONTROLS),
             ("goal_orientation", GOAL_ORIENTATIONS),
@@ -89,6 +110,7 @@ class TriFingerCube(MjxTask):
     """The cube reposing task; see the module docstring."""
 
     name = "trifinger_cube"
+    goal_levels = GOAL_LEVELS
     joint_names = tuple(f"finger{i}_j{j}" for i in range(3) for j in range(3))
     fingertip_sites = ("fingertip0", "fingertip1", "fingertip2")
 
@@ -122,7 +144,7 @@ class TriFingerCube(MjxTask):
         return jp.array([1.0, 0.0, 0.0, 0.0])
 
     def sample_start(
-        self, rng: jax.Array, params: dict[str, jax.Array]
+        self, rng: jax.Array, params: dict[str, jax.Array], level: jax.Array
     ) -> tuple[jax.Array, dict[str, jax.Array], dict[str, jax.Array]]:
         cfg = self.config
         k_xy, k_yaw, k_q, k_gxy, k_gz, k_gq = jax.random.split(rng, 6)
@@ -137,9 +159,12 @@ class TriFingerCube(MjxTask):
             jp.concatenate([cube_pos, cube_quat])
         )
         lo, hi = cfg.goal_height
-        gz = jax.random.uniform(k_gz, minval=lo, maxval=hi) * jp.maximum(scale, 1.0)
+        lifted = jax.random.uniform(k_gz, minval=lo, maxval=hi) * jp.maximum(scale, 1.0)
+        gz = jp.where(level == 0, half, lifted)
         goal_pos = jp.concatenate([self._random_xy(k_gxy), gz[None]])
-        goal = {"goal_pos": goal_pos, "goal_quat": self._goal_quat(k_gq), "goal_vis_pos": goal_pos}
+        # position levels: the goal keeps the start orientation (it is not scored)
+        goal_quat = jp.where(level >= POSE_LEVEL, self._goal_quat(k_gq), cube_quat)
+        goal = {"goal_pos": goal_pos, "goal_quat": goal_quat, "goal_vis_pos": goal_pos}
         extra = {"prev_tip_dist": jp.zeros((3,))}
         return qpos, goal, extra
 
@@ -159,13 +184,14 @@ class TriFingerCube(MjxTask):
         kp_dist = jp.linalg.norm(kp - kp_goal, axis=-1)
         pos_dist = jp.linalg.norm(pos - info["goal_pos"])
         rot_dist = geometry.rotation_angle(quat, info["goal_quat"])
+        pos_r = lgsk(pos_dist, cfg.lgsk_scale, cfg.lgsk_offset)
         if cfg.reward_representation == "keypoints":
-            task_r = jp.mean(lgsk(kp_dist, cfg.lgsk_scale, cfg.lgsk_offset))
+            pose_r = jp.mean(lgsk(kp_dist, cfg.lgsk_scale, cfg.lgsk_offset))
         else:
             # position + orientation baseline, both terms in [0, 0.25] like the kernel
-            task_r = lgsk(pos_dist, cfg.lgsk_scale, cfg.lgsk_offset) + 0.25 * (
-                1.0 - rot_dist / jp.pi
-            )
+            pose_r = pos_r + 0.25 * (1.0 - rot_dist / jp.pi)
+        at_pose = info["goal_level"] >= POSE_LEVEL
+        task_r = jp.where(at_pose, pose_r, pos_r)
         tip_dist = self._tip_distances(data)
         first = info["step"] <= 1
         tip_progress = jp.where(first, 0.0, jp.sum(info["prev_tip_dist"] - tip_dist))
@@ -176,10 +202,13 @@ class TriFingerCube(MjxTask):
             - cfg.action_weight * action_cost
         )
         mean_kp = jp.mean(kp_dist)
-        success = (mean_kp < cfg.success_threshold).astype(jp.float32)
+        pose_success = (mean_kp < cfg.success_threshold).astype(jp.float32)
+        position_success = (pos_dist < cfg.success_threshold).astype(jp.float32)
         info = {**info, "prev_tip_dist": tip_dist}
         metrics = {
-            "success": success,
+            "success": jp.where(at_pose, pose_success, position_success),
+            "position_success": position_success,
+            "pose_success": pose_success,
             "keypoint_distance": mean_kp,
             "position_error": pos_dist,
             "rotation_error": rot_dist,

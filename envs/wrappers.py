@@ -45,6 +45,14 @@ def _start_new_episodes(done: jax.Array, fresh: State, nxt: State) -> State:
     )
 
 
+def _fresh_episode(env: Env, key: jax.Array, info: dict[str, Any]) -> State:
+    """A new episode of ``env`` at the goal level of the one ``info`` belongs to (tasks
+    with a curriculum carry ``info["goal_level"]``; see :mod:`envs.curriculum`)."""
+    if "goal_level" in info:
+        return env.reset_at_level(key, info["goal_level"])
+    return env.reset(key)
+
+
 class Wrapper:
     """Forwards everything to ``env``."""
 
@@ -61,6 +69,9 @@ class Wrapper:
     def reset(self, rng: jax.Array) -> State:
         return self.env.reset(rng)
 
+    def reset_at_level(self, rng: jax.Array, level: jax.Array) -> State:
+        return self.env.reset_at_level(rng, level)
+
     def step(self, state: State, action: jax.Array) -> State:
         return self.env.step(state, action)
 
@@ -76,14 +87,20 @@ class AutoReset(Wrapper):
     """
 
     def reset(self, rng: jax.Array) -> State:
-        state = self.env.reset(rng)
+        return self._with_totals(self.env.reset(rng))
+
+    def reset_at_level(self, rng: jax.Array, level: jax.Array) -> State:
+        return self._with_totals(self.env.reset_at_level(rng, level))
+
+    @staticmethod
+    def _with_totals(state: State) -> State:
         info = {**state.info, "episode_return": jp.zeros(()), "episode_length": jp.zeros(())}
         metrics = {**state.metrics, "episode_return": jp.zeros(()), "episode_length": jp.zeros(())}
         return state.replace(info=info, metrics=metrics)
 
     def step(self, state: State, action: jax.Array) -> State:
         nxt = _count_episode(state, self.env.step(state, action))
-        fresh = self.reset(jax.random.fold_in(nxt.info["rng"], 1))
+        fresh = _fresh_episode(self, jax.random.fold_in(nxt.info["rng"], 1), nxt.info)
         return _start_new_episodes(nxt.done > 0, fresh, nxt)
 
 
@@ -121,6 +138,10 @@ class ObservationHistory(Wrapper):
 
     def reset(self, rng: jax.Array) -> State:
         state = self.env.reset(rng)
+        return state.replace(obs=self._fill(state.obs))
+
+    def reset_at_level(self, rng: jax.Array, level: jax.Array) -> State:
+        state = self.env.reset_at_level(rng, level)
         return state.replace(obs=self._fill(state.obs))
 
     def step(self, state: State, action: jax.Array) -> State:
@@ -177,7 +198,8 @@ class BatchedAutoReset(Wrapper):
 
         def with_resets(s: State) -> State:
             keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(s.info["rng"])
-            return _start_new_episodes(done, jax.vmap(self.env.reset)(keys), s)
+            fresh = jax.vmap(lambda k, i: _fresh_episode(self.env, k, i))(keys, s.info)
+            return _start_new_episodes(done, fresh, s)
 
         return jax.lax.cond(jp.any(done), with_resets, lambda s: s, nxt)
 

@@ -28,7 +28,9 @@ import envs
 from distill import dagger as dagger_lib
 from distill import diagnostics
 from distill.schedules import next_beta
+from envs import curriculum as cur_lib
 from envs import wrappers
+from envs.base import headline_metric
 from pipelines import config_io, render, teacher_stage
 from pipelines import dataset as dataset_lib
 from pipelines.checkpoints import Checkpointer
@@ -63,6 +65,9 @@ class DistillStageConfig:
     """Write the aggregated data to ``DIR/dataset/`` (TFDS, array_record, RLDS layout)."""
     max_minutes: float = 0.0
     """Stop (and checkpoint) after this much wall-clock; 0: no limit. Rerun to continue."""
+    goal_level: int | None = None
+    """Goal level the student is trained and evaluated at, for a task with goal levels
+    (``envs.curriculum``; -1: the hardest). None: the level the teacher's training reached."""
 
     def validate(self) -> None:
         if self.student not in STUDENTS:
@@ -89,9 +94,14 @@ class DistillStageConfig:
             num_goal_points=num_goal_points if modality == "point_cloud" else 0,
         )
 
-    def env_config(self, teacher_cfg: teacher_stage.TeacherStageConfig) -> Any:
-        """The teacher's task config (with observations the student needs), then overrides."""
+    def env_config(
+        self, teacher_cfg: teacher_stage.TeacherStageConfig, teacher_level: int = -1
+    ) -> Any:
+        """The teacher's task config (with observations the student needs), curriculum off at
+        ``goal_level`` (default: ``teacher_level``, the teacher's level reached), overrides."""
         full = dataclasses.replace(teacher_cfg, skip_unread_point_cloud=False).env_config()
+        level = teacher_level if self.goal_level is None else self.goal_level
+        full = cur_lib.final_config(full, level)
         config = envs.with_overrides(full, config_io.parse_overrides(self.env_overrides))
         if self.student == "keypoints":
             config = envs.with_overrides(config, {"point_cloud.source": "none"})
@@ -147,7 +157,7 @@ def build(run_dir: Path, cfg: DistillStageConfig) -> Setup:
             "teacher ppo.network.actor_memory: distilling a recurrent teacher is not supported "
             "yet (its labels need its own memory); train a feed-forward teacher"
         )
-    env_cfg = cfg.env_config(teacher.stage_config)
+    env_cfg = cfg.env_config(teacher.stage_config, teacher.level_reached)
     base = envs.make(teacher.env_name, env_cfg)
     aux_fn, aux_size = aux_target_fn(base)
     goal_points = env_cfg.point_cloud.num_goal_points
@@ -208,7 +218,7 @@ def _teacher_reference(
     res = _teacher_final_episodes(stage_dir.parent, setup, cfg, episodes) if reusable else None
     if res is None:
         res = eval_lib.evaluate_chunks(teacher_eval, None, key, episodes, cfg.eval_episodes)
-    summary = eval_lib.summarize(res)
+    summary = eval_lib.summarize(res, headline_metric(setup.base), setup.base.dt)
     config_io.write_json(path, summary)
     return summary
 
@@ -221,7 +231,8 @@ def _teacher_final_episodes(
     path = run_dir / "teacher" / "eval.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     tcfg = setup.teacher.stage_config
-    same_env = config_io.to_dict(setup.teacher.env_config) == config_io.to_dict(setup.base.config)
+    teacher_eval_cfg = cur_lib.final_config(setup.teacher.env_config)  # the teacher stage's
+    same_env = config_io.to_dict(teacher_eval_cfg) == config_io.to_dict(setup.base.config)
     same_chunks = (tcfg.eval_episodes, tcfg.final_eval_episodes) == (
         cfg.eval_episodes,
         cfg.final_eval_episodes,
@@ -270,13 +281,14 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
     key = jax.random.PRNGKey(ITERATION_EVAL_KEY)
     teacher_ref = _teacher_reference(stage_dir, setup, cfg, teacher_eval, "eval", key, n)
     provenance = _provenance(setup, run_dir)
+    headline = headline_metric(setup.base)
     progress = Progress(dcfg.iterations, start, "distill")
     t_start = time.perf_counter()
     beta, success = float(meta["beta"]), float(meta["student_success"])
     i, finished = start, start >= dcfg.iterations
     samples = dcfg.num_envs * dcfg.unroll_length
     while i < dcfg.iterations:
-        beta = next_beta(dcfg.beta, i, beta, success, teacher_ref["success_rate"])
+        beta = next_beta(dcfg.beta, i, beta, success, eval_lib.headline(teacher_ref))
         t0 = time.perf_counter()
         ds, seq, metrics = setup.iteration(ds, jp.asarray(beta, jp.float32))
         if writer is not None:
@@ -298,12 +310,16 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
             record["compile_s"] = dt
         if cfg.eval_every and (i % cfg.eval_every == 0 or i == dcfg.iterations):
             t1 = time.perf_counter()
-            res = eval_lib.summarize(jax.device_get(student_eval(ds.params, key)))
-            success = res["success_rate"]
-            record.update({f"eval/{k}": v for k, v in res.items()})
+            res = eval_lib.summarize(
+                jax.device_get(student_eval(ds.params, key)), headline, setup.base.dt
+            )
+            res.pop("consecutive_successes", None)  # Dactyl's table: final evaluation only
+            success = res["headline"]
+            record.update({f"eval/{k}": v for k, v in res.items() if k != "headline_metric"})
             record["eval_s"] = time.perf_counter() - t1
             record["teacher/success_rate"] = teacher_ref["success_rate"]
-            record["gap"] = teacher_ref["success_rate"] - success
+            record["teacher/headline"] = eval_lib.headline(teacher_ref)
+            record["gap"] = eval_lib.headline(teacher_ref) - success
         out_of_time = cfg.max_minutes > 0 and time.perf_counter() - t_start > 60 * cfg.max_minutes
         checkpoint = i == dcfg.iterations or out_of_time
         checkpoint = checkpoint or (cfg.checkpoint_every and i % cfg.checkpoint_every == 0)
@@ -320,7 +336,7 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
             }
             ckpt.save(i, ds, meta)
         log.write(record)
-        progress.update(1, beta=beta, samples_per_s=record["samples_per_s"], success=success)
+        progress.update(1, beta=beta, samples_per_s=record["samples_per_s"], **{headline: success})
         if out_of_time:
             break
     progress.close()
@@ -394,14 +410,13 @@ def final_evaluation(
     summary: dict[str, Any] = {
         "finished": True,
         "episodes": cfg.final_eval_episodes,
-        **eval_lib.summarize(res),
+        **eval_lib.summarize(res, headline_metric(setup.base), setup.base.dt),
         "action_error": float(np.mean(res["action_error"])),
         "teacher": teacher,
-        "gap": teacher["success_rate"] - float(np.mean(res["success"])),
-        "ratio": float(np.mean(res["success"])) / max(teacher["success_rate"], 1e-9),
     }
-    if "consecutive_successes" in res:
-        summary["consecutive_successes"] = eval_lib.dactyl_table(res["consecutive_successes"])
+    # gap and ratio compare the task's headline metric (hand_cube: consecutive successes)
+    summary["gap"] = eval_lib.headline(teacher) - summary["headline"]
+    summary["ratio"] = summary["headline"] / max(eval_lib.headline(teacher), 1e-9)
     if "proprio" in setup.nets.config.input_keys:
         reliance = jax.jit(lambda p, b, k: diagnostics.last_action_reliance(setup.nets, p, b, k))
         copycat = jax.device_get(reliance(ds.params, ds.buffer, jax.random.PRNGKey(FINAL_KEY)))

@@ -41,7 +41,9 @@ import jax.numpy as jp
 import numpy as np
 
 import envs
+from envs import curriculum as cur_lib
 from envs import randomize
+from envs.base import headline_metric
 from envs.mjx_task import ManipulationConfig
 from envs.randomize import RandomizationConfig
 from pipelines import config_io, teacher_stage
@@ -503,17 +505,20 @@ def _traced_evaluator(
     return jax.jit(evaluate)
 
 
-def summarize(res: dict[str, np.ndarray]) -> dict[str, Any]:
+def summarize(
+    res: dict[str, np.ndarray], headline: str = "success", dt: float | None = None
+) -> dict[str, Any]:
     """The JSON summary of per-episode results (see the module docstring)."""
-    s = eval_lib.summarize(res)
+    s = eval_lib.summarize(res, headline, dt)
     out: dict[str, Any] = {
         "success_rate": s["success_rate"],
         "success_ci95": s["success_ci95"],
         "return_mean": s["return_mean"],
         "length_mean": s["length_mean"],
     }
-    if "consecutive_successes" in res:
-        out["consecutive_successes"] = eval_lib.dactyl_table(res["consecutive_successes"])
+    for key in ("headline_metric", "headline", "consecutive_successes", "goals_per_minute"):
+        if key in s:
+            out[key] = s[key]
     if "dropped" in res:
         out["drop_rate"] = float(np.mean(res["dropped"]))
     if "action_error" in res:
@@ -584,7 +589,9 @@ def run(run_dir: str | Path, cfg: EvaluateConfig, verbose: bool = True) -> dict[
     say = print if verbose else (lambda _: None)
     loaded, teacher = _load(run_dir, cfg.policy)
     name = loaded.env_name
-    env_config = on_backend(eval_env_config(loaded.env_config, cfg.randomization), cfg.backend)
+    # tasks with goal levels: the hardest level, curriculum off (envs.curriculum)
+    env_config = cur_lib.final_config(loaded.env_config)
+    env_config = on_backend(eval_env_config(env_config, cfg.randomization), cfg.backend)
     env_config.validate()
     sweeps = resolve_sweeps(name, env_config, cfg.sweeps)
     policy = _as_policy(loaded, cfg.policy)
@@ -610,12 +617,14 @@ def run(run_dir: str | Path, cfg: EvaluateConfig, verbose: bool = True) -> dict[
         "episodes": cfg.episodes,
         "seed": cfg.seed,
     }
-    result.update(summarize(_evaluate(env, policy, cfg.episodes, key, timer, roles[0][2])))
+    head = (headline_metric(env), env.dt)
+    result.update(summarize(_evaluate(env, policy, cfg.episodes, key, timer, roles[0][2]), *head))
     if teacher is not None:
-        t = summarize(_evaluate(env, roles[1][1], cfg.episodes, key, timer))
+        t = summarize(_evaluate(env, roles[1][1], cfg.episodes, key, timer), *head)
         result["teacher_success_rate"] = t["success_rate"]
         result["teacher_success_ci95"] = t["success_ci95"]
         result["gap"] = t["success_rate"] - result["success_rate"]
+        result["headline_gap"] = t["headline"] - result["headline"]
         result["teacher"] = t
     if sweeps:
         result["robustness"] = {

@@ -197,6 +197,8 @@ def report_summary(run_dir: str | Path | RunData) -> dict[str, Any]:
     same_episodes = _num(((run.student_eval or {}).get("teacher") or {}).get("success_rate"))
     reference = same_episodes if same_episodes is not None else t_success
     ratio = s_success / reference if s_success is not None and reference else None
+    if _num((run.student_eval or {}).get("ratio")) is not None:
+        ratio = _num(run.student_eval["ratio"])  # on the task's headline metric, same episodes
     action_error = _num((run.student_eval or {}).get("action_error"))
     if action_error is None:
         action_error = _last(run.student_metrics, "eval/action_error")
@@ -209,12 +211,18 @@ def report_summary(run_dir: str | Path | RunData) -> dict[str, Any]:
         "teacher_episodes": _num((run.teacher_eval or {}).get("episodes")),
         "teacher_return": _num((run.teacher_eval or {}).get("return_mean")),
         "teacher_consecutive_mean": _num(t_cs.get("mean")) if t_cs else None,
+        "teacher_consecutive_median": _num(t_cs.get("median")) if t_cs else None,
+        "teacher_goals_per_minute": _num((run.teacher_eval or {}).get("goals_per_minute")),
+        "headline_metric": (run.student_eval or run.teacher_eval or {}).get("headline_metric"),
+        "curriculum_level": ((run.teacher_eval or {}).get("curriculum") or {}).get("level_name"),
         "student_success": s_success,
         "student_success_ci95": s_ci,
         "student_success_source": s_src,
         "student_episodes": _num((run.student_eval or {}).get("episodes")),
         "student_return": _num((run.student_eval or {}).get("return_mean")),
         "student_consecutive_mean": _num(s_cs.get("mean")) if s_cs else None,
+        "student_consecutive_median": _num(s_cs.get("median")) if s_cs else None,
+        "student_goals_per_minute": _num((run.student_eval or {}).get("goals_per_minute")),
         "teacher_success_same_episodes": same_episodes,
         "ratio": ratio,
         "action_error": action_error,
@@ -270,12 +278,31 @@ def plot_teacher_curve(metrics: list[Record], path: Path) -> Path | None:
     xr, ret = _series(metrics, x_key, "eval/return_mean")
     if not len(x) and not len(xr):
         return None
-    fig = _figure(2)
-    ax_s, ax_r = fig.subplots(1, 2)
-    if len(x):
+    xl, level = _series(metrics, x_key, "curriculum/level")
+    curriculum = len(xl) > 0 and level.max() > 0
+    fig = _figure(3 if curriculum else 2)
+    axes = fig.subplots(1, 3 if curriculum else 2)
+    ax_s, ax_r = axes[0], axes[1]
+    if curriculum:
+        ax_c = axes[2]
+        ax_c.step(xl, level, where="post", color=POLICY_COLORS["teacher"], label="level")
+        xw, window = _series(metrics, x_key, "curriculum/window_mean")
+        twin = ax_c.twinx()
+        twin.plot(xw, window, color="tab:gray", lw=0.8, label="window mean")
+        twin.set(ylabel="training headline metric (window mean)")
+        ax_c.set(xlabel=x_key.replace("_", " "), ylabel="goal level", title="Goal curriculum")
+        ax_c.grid(alpha=0.3)
+    xh, head = _series(metrics, x_key, "eval/headline")
+    consecutive = any(r.get("eval/headline_metric") == "consecutive_successes" for r in metrics)
+    if consecutive and len(xh):  # hand_cube: consecutive successes, not a rate
+        ax_s.plot(xh, head, marker="o", ms=3, color=POLICY_COLORS["teacher"])
+        ax_s.set(xlabel=x_key.replace("_", " "), ylabel="consecutive successes")
+        ax_s.set_title("Teacher evaluation: consecutive successes (mean)")
+    elif len(x):
         _band(ax_s, x, y, ci, "teacher", color=POLICY_COLORS["teacher"])
-    ax_s.set(xlabel=x_key.replace("_", " "), ylabel="success rate", ylim=(-0.02, 1.02))
-    ax_s.set_title("Teacher evaluation success (95% CI)")
+    if not consecutive:
+        ax_s.set(xlabel=x_key.replace("_", " "), ylabel="success rate", ylim=(-0.02, 1.02))
+        ax_s.set_title("Teacher evaluation success (95% CI)")
     if len(xr):
         ax_r.plot(xr, ret, marker="o", ms=3, color=POLICY_COLORS["teacher"])
     ax_r.set(xlabel=x_key.replace("_", " "), ylabel="episode return")
@@ -428,11 +455,21 @@ def _summary_section(s: dict[str, Any]) -> list[str]:
         rows.append(
             ["Teacher success on the student's episodes", _fmt(s["teacher_success_same_episodes"])]
         )
+    ratio_label = (
+        "Student / teacher consecutive successes (same episodes)"
+        if s.get("headline_metric") == "consecutive_successes"
+        else "Student / teacher success"
+    )
     optional = [
-        ("Student / teacher success", "ratio"),
+        (ratio_label, "ratio"),
+        ("Goal level the teacher's curriculum reached", "curriculum_level"),
         ("Student action error (vs teacher mean action)", "action_error"),
         ("Teacher consecutive successes (mean)", "teacher_consecutive_mean"),
+        ("Teacher consecutive successes (median)", "teacher_consecutive_median"),
+        ("Teacher goals per minute", "teacher_goals_per_minute"),
         ("Student consecutive successes (mean)", "student_consecutive_mean"),
+        ("Student consecutive successes (median)", "student_consecutive_median"),
+        ("Student goals per minute", "student_goals_per_minute"),
         ("Teacher iterations", "teacher_iterations"),
         ("Teacher env steps", "teacher_env_steps"),
         ("Teacher wall-clock (s, sum of iterations)", "teacher_wall_s"),
@@ -444,7 +481,7 @@ def _summary_section(s: dict[str, Any]) -> list[str]:
         ("Student throughput (median labelled samples/s)", "student_samples_per_s"),
         ("Student compile + first iteration (s)", "student_compile_s"),
     ]
-    rows += [[label, _fmt(s[key])] for label, key in optional if s[key] is not None]
+    rows += [[label, _fmt(s[key])] for label, key in optional if s.get(key) is not None]
     if not rows:
         return ["## Summary", "", "Nothing to summarize yet: no teacher or student results."]
     return ["## Summary", "", *_table(["", "value"], rows)]
@@ -533,6 +570,32 @@ def _evaluation_section(run: RunData) -> list[str]:
             f"Consecutive successes of `{source}` (sorted): {' '.join(_fmt(t) for t in trials)}",
         ]
     return lines
+
+
+def _levels_section(run: RunData) -> list[str]:
+    """The teacher's final evaluation at every goal level (tasks with a curriculum)."""
+    levels = (run.teacher_eval or {}).get("levels")
+    if not isinstance(levels, dict) or not levels:
+        return []
+    reached = ((run.teacher_eval or {}).get("curriculum") or {}).get("level_name")
+    metric = str((run.teacher_eval or {}).get("headline_metric", "success")).replace("_", " ")
+    rows = [
+        [
+            f"`{name}`" + (" (reached)" if name == reached else ""),
+            _fmt(d.get("headline")),
+            _pm(d.get("success_rate"), d.get("success_ci95")),
+            _fmt(d.get("position_success_mean")),
+        ]
+        for name, d in levels.items()
+    ]
+    return [
+        "## Goal levels",
+        "",
+        "The teacher's final evaluation episodes at every goal level, easiest first "
+        "(the last is the task's full goal distribution; see docs/tasks.md).",
+        "",
+        *_table(["level", metric, "success ± 95% CI", "position success"], rows),
+    ]
 
 
 def _image_section(title: str, image: Path | None, note: str = "") -> list[str]:
@@ -659,6 +722,7 @@ def write_report(
         _header(run),
         _summary_section(summary),
         _evaluation_section(run),
+        _levels_section(run),
         _image_section("Teacher learning curve", teacher_png),
         _image_section("DAgger", dagger_png, "Dashed line: the teacher's success rate."),
         _image_section("Robustness", robust_png),

@@ -7,6 +7,10 @@ Run directory layout written here::
     DIR/teacher/metrics.jsonl       one line per iteration (returns, success, sps, losses, timing)
     DIR/teacher/tb/                 TensorBoard event files
     DIR/teacher/eval.json           final evaluation on fresh randomized episodes
+
+Evaluations run at the task's hardest goal level with the curriculum off
+(:func:`envs.curriculum.final_config`); the final one also reports every goal level and
+the level the curriculum reached.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ import jax
 import numpy as np
 
 import envs
+from envs import curriculum as cur_lib
 from envs import physics as physics_lib
 from envs import wrappers
+from envs.base import headline_metric
 from pipelines import config_io
 from pipelines.checkpoints import Checkpointer
 from pipelines.logs import MetricsLog, Progress
@@ -158,9 +164,11 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
             return json.loads((stage_dir / "eval.json").read_text())
         print(f"teacher: resuming from iteration {start} ({int(ts.env_steps)} env steps)")
     total = cfg.ppo.num_iterations
+    eval_env = _evaluation_env(cfg.env, env_cfg, base)
     evaluator = eval_lib.make_evaluator(
-        base, _policy_factory(nets), cfg.eval_episodes, nets.initial_carry
+        eval_env, _policy_factory(nets), cfg.eval_episodes, nets.initial_carry
     )
+    headline = headline_metric(base)
     collect_s = (
         _collection_seconds(train_env, nets, ts, cfg.ppo) if cfg.timing_breakdown else float("nan")
     )
@@ -196,14 +204,16 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
             record["compile_s"] = compile_s
         if cfg.eval_every and (i % cfg.eval_every == 0 or i == total):
             res = evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(10_000 + i))
-            last_eval = eval_lib.summarize(jax.device_get(res))
+            last_eval = eval_lib.summarize(jax.device_get(res), headline, base.dt)
+            last_eval.pop("consecutive_successes", None)  # the table: final evaluation only
             record.update({f"eval/{k}": v for k, v in last_eval.items()})
         log.write(record)
         progress.update(
             1,
             steps=int(ts.env_steps),
             sps=record["env_steps_per_s"],
-            success=last_eval.get("success_rate", float("nan")),
+            **{headline: last_eval.get("headline", float("nan"))},
+            **({"level": int(ts.curriculum.level)} if cur_lib.config_of(base) else {}),
         )
         out_of_time = cfg.max_minutes > 0 and time.perf_counter() - t_start > 60 * cfg.max_minutes
         if i == total or out_of_time or (cfg.checkpoint_every and i % cfg.checkpoint_every == 0):
@@ -217,7 +227,20 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
             f"teacher: stopped at iteration {i}/{total} (max_minutes); rerun the command to continue"
         )
         return {"finished": False, "iteration": i}
-    return final_evaluation(run_dir, nets, ts, cfg, evaluator)
+    return final_evaluation(run_dir, nets, ts, cfg, evaluator, eval_env, level_reached(base, ts))
+
+
+def _evaluation_env(name: str, env_cfg: Any, base: Any) -> Any:
+    """The env evaluations run on: ``base`` at its hardest goal level, curriculum off."""
+    final = cur_lib.final_config(env_cfg)
+    return base if final == env_cfg else envs.make(name, final)
+
+
+def level_reached(env: Any, ts: ppo.TrainState) -> int:
+    """The goal level training ended at: the curriculum's, else the level ``env`` uses."""
+    if cur_lib.config_of(env) is not None:
+        return int(ts.curriculum.level)
+    return int(getattr(getattr(env, "unwrapped", env), "start_level", 0))
 
 
 def final_evaluation(
@@ -226,29 +249,36 @@ def final_evaluation(
     ts: ppo.TrainState,
     cfg: TeacherStageConfig,
     evaluator: Any,
+    eval_env: Any,
+    reached: int = 0,
 ) -> dict[str, Any]:
     """Evaluates on ``final_eval_episodes`` fresh randomized episodes; writes ``eval.json``.
 
-    ``evaluator`` runs ``eval_episodes`` episodes; it is reused in chunks (no extra compile).
+    ``evaluator`` runs ``eval_episodes`` episodes of ``eval_env``; it is reused in chunks
+    (no extra compile). A task with goal levels is evaluated at each level too (same keys,
+    one more compile), under ``levels``, with the level training reached (``curriculum``).
     """
-    res = eval_lib.evaluate_chunks(
-        evaluator,
-        (ts.params, ts.normalizer),
-        jax.random.PRNGKey(FINAL_EVAL_KEY),
-        cfg.final_eval_episodes,
-        cfg.eval_episodes,
-    )
+    headline = headline_metric(eval_env)
+    params, key = (ts.params, ts.normalizer), jax.random.PRNGKey(FINAL_EVAL_KEY)
+    n, chunk = cfg.final_eval_episodes, cfg.eval_episodes
+    res = eval_lib.evaluate_chunks(evaluator, params, key, n, chunk)
     summary: dict[str, Any] = {
         "finished": True,
-        "episodes": cfg.final_eval_episodes,
-        **eval_lib.summarize(res),
+        "episodes": n,
+        **eval_lib.summarize(res, headline, eval_env.dt),
     }
-    if "consecutive_successes" in res:
-        summary["consecutive_successes"] = eval_lib.dactyl_table(res["consecutive_successes"])
+    names = cur_lib.levels_of(eval_env)
+    if names:
+        summary["curriculum"] = {"level": reached, "level_name": names[reached]}
+        summary["levels"] = {names[-1]: {k: v for k, v in summary.items() if k != "finished"}}
+        for k, name in enumerate(names[:-1]):
+            at = eval_lib.evaluate_chunks(evaluator, params, key, n, chunk, level=k)
+            summary["levels"][name] = eval_lib.summarize(at, headline, eval_env.dt)
     summary["env_steps"] = int(ts.env_steps)
-    summary["per_episode"] = {k: np.asarray(res[k]).tolist() for k in ("success", "return")}
-    path = Path(run_dir) / "teacher" / "eval.json"
-    path.write_text(json.dumps(summary, indent=2))
+    summary["per_episode"] = {
+        k: np.asarray(res[k]).tolist() for k in dict.fromkeys(("success", "return", headline))
+    }
+    config_io.write_json(Path(run_dir) / "teacher" / "eval.json", summary)
     return summary
 
 
@@ -262,6 +292,8 @@ class LoadedTeacher:
     nets: TeacherNetworks
     params: Any
     normalizer: norm_lib.RunningStats
+    level_reached: int = 0
+    """The goal level its training ended at (tasks with goal levels; see envs.curriculum)."""
 
     def policy(self, deterministic: bool = False) -> Any:
         """Pure ``policy(obs [B, ...], carry, key) -> (action, carry, extras)``; extras has mean/std."""
@@ -294,4 +326,5 @@ def load(run_dir: str | Path) -> LoadedTeacher:
     template = jax.eval_shape(lambda: ppo.init_state(train_env, nets, cfg.ppo))
     template = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), template)
     state, _ = ckpt.restore(template)
-    return LoadedTeacher(cfg.env, env_cfg, cfg, nets, state.params, state.normalizer)
+    reached = level_reached(base, state)
+    return LoadedTeacher(cfg.env, env_cfg, cfg, nets, state.params, state.normalizer, reached)

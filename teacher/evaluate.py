@@ -39,15 +39,22 @@ def make_evaluator(
     episode is also recorded: ``out["frames"] = {"first": tree, "steps": tree [T, ...],
     "alive": [T]}`` (``alive[t]``: the episode had not ended before step ``t``), e.g. to
     render a video of an evaluated episode without compiling another rollout.
+
+    ``evaluate(params, rng, level)`` starts every episode at goal ``level`` (int32 [],
+    a task with :attr:`goal_levels`) instead of the env's own; one compile serves all levels.
     """
     reset = jax.vmap(env.reset)
     step = jax.vmap(env.step)
     horizon = env.episode_length
 
-    def evaluate(params: Any, rng: jax.Array) -> dict[str, jax.Array]:
+    def evaluate(params: Any, rng: jax.Array, level: Any = None) -> dict[str, jax.Array]:
         policy = make_policy(params)
         k_reset, k_act = jax.random.split(rng)
-        state = reset(jax.random.split(k_reset, num_episodes))
+        keys = jax.random.split(k_reset, num_episodes)
+        if level is None:
+            state = reset(keys)
+        else:  # goal level of a task with a curriculum (envs.curriculum); traced
+            state = jax.vmap(lambda k: env.reset_at_level(k, level))(keys)
         alive = jp.ones((num_episodes,))
         ret = jp.zeros((num_episodes,))
         length = jp.zeros((num_episodes,))
@@ -95,16 +102,39 @@ def make_evaluator(
     return jax.jit(evaluate)
 
 
-def summarize(results: dict[str, Any]) -> dict[str, float]:
-    """Means of the per-episode results plus a 95% interval of the success rate."""
-    out = {f"{k}_mean": float(np.mean(v)) for k, v in results.items() if k != "frames"}
+def summarize(
+    results: dict[str, Any], headline: str = "success", dt: float | None = None
+) -> dict[str, Any]:
+    """Means of the per-episode results, a 95% interval of the success rate, and the
+    ``headline`` metric (the task's, see :func:`envs.base.headline_metric`) as ``headline``.
+
+    With ``consecutive_successes`` (hand_cube) the summary also has Dactyl's table
+    (:func:`dactyl_table`) and, given the control period ``dt`` (s), ``goals_per_minute``.
+    """
+    out: dict[str, Any] = {
+        f"{k}_mean": float(np.mean(v)) for k, v in results.items() if k != "frames"
+    }
     if "success" in results:
         s = np.asarray(results["success"], np.float64)
         p, n = s.mean(), len(s)
         half = 1.96 * np.sqrt(max(p * (1 - p), 1e-12) / n)
         out["success_rate"] = float(p)
         out["success_ci95"] = float(half)
+    if headline in results:
+        out["headline_metric"] = headline
+        out["headline"] = float(np.mean(results[headline]))
+    if "consecutive_successes" in results:
+        out["consecutive_successes"] = dactyl_table(results["consecutive_successes"])
+        if dt is not None and "length" in results:
+            minutes = float(np.sum(results["length"])) * dt / 60.0
+            total = float(np.sum(results["consecutive_successes"]))
+            out["goals_per_minute"] = total / max(minutes, 1e-9)
     return out
+
+
+def headline(summary: dict[str, Any]) -> float:
+    """The headline number of a :func:`summarize` result (older results: the success rate)."""
+    return float(summary.get("headline", summary.get("success_rate", float("nan"))))
 
 
 def dactyl_table(consecutive: Any) -> dict[str, Any]:
@@ -124,6 +154,7 @@ def evaluate_chunks(
     key: jax.Array,
     episodes: int,
     chunk: int,
+    level: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Runs a ``chunk``-episode ``evaluate`` ``ceil(episodes / chunk)`` times with fresh keys.
 
@@ -132,7 +163,8 @@ def evaluate_chunks(
     Results are concatenated and cut to ``episodes``; recorded ``frames`` (see
     :func:`make_evaluator`) are the first chunk's.
     """
-    parts = [jax.device_get(evaluate(params, k)) for k in chunk_keys(key, episodes, chunk)]
+    extra = () if level is None else (jp.asarray(level, jp.int32),)
+    parts = [jax.device_get(evaluate(params, k, *extra)) for k in chunk_keys(key, episodes, chunk)]
     frames = [p.pop("frames", None) for p in parts][0]
     out = {k: np.concatenate([np.asarray(p[k]) for p in parts])[:episodes] for k in parts[0]}
     return out if frames is None else {**out, "frames": frames}

@@ -30,7 +30,8 @@ import optax
 from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from envs.base import Env, State
+from envs import curriculum as cur_lib
+from envs.base import Env, State, headline_metric
 from teacher import normalize as norm_lib
 from teacher.networks import NetworkConfig, TeacherNetworks, make_networks, make_policy
 
@@ -116,6 +117,8 @@ class TrainState:
     learning_rate: jax.Array
     carry: dict[str, Any] = struct.field(default_factory=lambda: {"actor": None, "critic": None})
     """Per-env hidden states ``{"actor", "critic"}`` (``None`` for a feed-forward network)."""
+    curriculum: cur_lib.CurriculumState = struct.field(default_factory=lambda: cur_lib.init(None))
+    """The task's goal curriculum (a fixed dummy when the task runs none)."""
 
 
 @struct.dataclass
@@ -249,6 +252,7 @@ def init_state(env: Env, nets: TeacherNetworks, cfg: PPOConfig) -> TrainState:
             "actor": nets.initial_carry(cfg.num_envs),
             "critic": nets.initial_critic_carry(cfg.num_envs),
         },
+        curriculum=cur_lib.init(cur_lib.config_of(env)),
     )
 
 
@@ -298,6 +302,7 @@ def make_iteration(
     """Returns the jitted ``iteration(ts) -> (ts, metrics)``; ``env`` is batched."""
     optimizer = make_optimizer(cfg)
     total_iters = cfg.num_iterations
+    advance = _curriculum_update(env)
 
     def iteration(ts: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
         rng, k_roll, k_update = jax.random.split(ts.rng, 3)
@@ -358,8 +363,11 @@ def make_iteration(
                 ts.params, ts.opt_state, flat, k_update, lr, nets, optimizer, cfg
             )
         done = jp.asarray(traj.termination + traj.truncation > 0, jp.float32)
+        cur, env_state = advance(ts.curriculum, env_state, metrics, done)
         out = {
             **_episode_metrics(metrics, done),
+            "curriculum/level": cur.level,
+            "curriculum/window_mean": cur_lib.window_mean(cur),
             **losses,
             "learning_rate": lr,
             "reward_mean": jp.mean(traj.reward),
@@ -374,10 +382,29 @@ def make_iteration(
             env_steps=ts.env_steps + cfg.steps_per_iteration,
             learning_rate=lr,
             carry={"actor": actor_carry, "critic": critic_carry},
+            curriculum=cur,
         )
         return new, out
 
     return jax.jit(iteration, donate_argnums=0)
+
+
+def _curriculum_update(env: Env) -> Callable:
+    """``(curriculum, env_state, metrics [T, B], done [T, B]) -> (curriculum, env_state)``:
+    the window gets this rollout's ended episodes' headline metric; new episodes start at
+    the (possibly advanced) level. The identity for a task without a curriculum."""
+    ccfg = cur_lib.config_of(env)
+    levels = len(cur_lib.levels_of(env))
+    key = headline_metric(env)
+
+    def advance(cs: cur_lib.CurriculumState, state: State, metrics: dict, done: jax.Array):
+        if ccfg is None:
+            return cs, state
+        total, count = jp.sum(metrics[key] * done), jp.sum(done)
+        cs = cur_lib.update(ccfg, cs, total, count, levels)
+        return cs, cur_lib.set_level(state, cs.level)
+
+    return advance
 
 
 def _learning_rate(ts: TrainState, cfg: PPOConfig, total_iters: int) -> jax.Array:

@@ -281,7 +281,7 @@ def test_object_shapes_build_and_rest(task, half):
         )
         assert env._shape.types.tolist() == [gtype]
         nominal = randomize.nominal_params(env.dims)
-        qpos, _, _ = env.sample_start(jax.random.PRNGKey(0), nominal)
+        qpos, _, _ = env.sample_start(jax.random.PRNGKey(0), nominal, 0)
         d = mujoco.MjData(m)
         d.qpos[:] = np.asarray(qpos)
         d.ctrl[:] = np.asarray(env._ctrl_from_qpos(qpos))
