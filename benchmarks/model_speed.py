@@ -8,7 +8,8 @@ process:
   ``--batch`` envs with one ``MjModel`` per env, from the env's own reset states;
 * ``drift_mm`` / ``drift_deg``: after ``--seconds`` of the same smooth random joint
   targets from the same start states, how far the object ends from where the reference
-  setting (the task's default) puts it (median over envs, mm and degrees);
+  setting (each task's first variant: the settings before issue 12) puts it (median over
+  envs, mm and degrees);
 * ``yardstick``: the same drift between the reference and the reference with friction
   x0.9 (well inside the training randomization): a variant whose drift is at most this
   changes the task less than the randomization already does;
@@ -36,28 +37,37 @@ from envs import geometry
 
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "trifinger_cube": {
-        "default (sim_dt 0.005, 4 substeps, 4/6 iterations)": {},
-        "sim_dt 0.01 (2 substeps)": {"sim_dt": 0.01},
-        "solver 2 / ls 3": {"solver_iterations": 2, "ls_iterations": 3},
-        "sim_dt 0.01 + solver 2 / ls 3": {
+        "sim_dt 0.005 (4 substeps; the default before issue 12)": {"sim_dt": 0.005},
+        "sim_dt 0.01 (2 substeps; the default)": {"sim_dt": 0.01},
+        "sim_dt 0.005, solver 2 / ls 3": {
+            "sim_dt": 0.005,
+            "solver_iterations": 2,
+            "ls_iterations": 3,
+        },
+        "sim_dt 0.01, solver 2 / ls 3": {
             "sim_dt": 0.01,
             "solver_iterations": 2,
             "ls_iterations": 3,
         },
-        "elliptic cone": {"_cone": "elliptic"},
+        "sim_dt 0.005, elliptic cone": {"sim_dt": 0.005, "_cone": "elliptic"},
     },
     "hand_cube": {
-        "default (sim_dt 0.005, 10 substeps, 4/6 iterations)": {},
-        "sim_dt 0.01 (5 substeps, as Playground's LEAP)": {"sim_dt": 0.01},
-        "solver 2 / ls 3": {"solver_iterations": 2, "ls_iterations": 3},
-        "sim_dt 0.01 + solver 2 / ls 3": {
+        "sim_dt 0.005 (10 substeps; the default before issue 12)": {"sim_dt": 0.005},
+        "sim_dt 0.01 (5 substeps, as Playground's LEAP; the default)": {"sim_dt": 0.01},
+        "sim_dt 0.005, solver 2 / ls 3": {
+            "sim_dt": 0.005,
+            "solver_iterations": 2,
+            "ls_iterations": 3,
+        },
+        "sim_dt 0.01, solver 2 / ls 3": {
             "sim_dt": 0.01,
             "solver_iterations": 2,
             "ls_iterations": 3,
         },
-        "elliptic cone": {"_cone": "elliptic"},
+        "sim_dt 0.005, elliptic cone": {"sim_dt": 0.005, "_cone": "elliptic"},
     },
 }
+"""Per task: the first variant is the reference every drift and speed-up is measured from."""
 
 
 def _task(name: str, overrides: dict[str, Any]) -> Any:
@@ -111,12 +121,29 @@ def _run(
     batch, steps, _ = ctrl.shape
     models = [copy.copy(m) for _ in range(batch)]
     datas = [mujoco.MjData(m) for _ in range(nthread)]
+    nstate = mujoco.mj_stateSize(m, mujoco.mjtState.mjSTATE_FULLPHYSICS)
+    out = np.empty((batch, n_sub, nstate))
+    sensors = np.empty((batch, n_sub, m.nsensordata))
+    warm = np.zeros((batch, m.nv))
+    qvel = slice(1 + m.nq, 1 + m.nq + m.nv)
     state = np.ascontiguousarray(state0)
     t0 = time.perf_counter()
     for t in range(steps):
-        c = np.repeat(ctrl[:, t : t + 1], n_sub, axis=1)
-        out, _ = pool.rollout(models, datas, state, c, nstep=n_sub, skip_checks=True)
+        c = np.ascontiguousarray(np.repeat(ctrl[:, t : t + 1], n_sub, axis=1))
+        pool.rollout(
+            models,
+            datas,
+            state,
+            c,
+            nstep=n_sub,
+            skip_checks=True,
+            initial_warmstart=warm,
+            state=out,
+            sensordata=sensors,
+        )
         state = np.ascontiguousarray(out[:, -1])
+        if n_sub > 1:  # the env's warm start: the last substep's acceleration
+            warm = np.ascontiguousarray((out[:, -1, qvel] - out[:, -2, qvel]) / m.opt.timestep)
     return state, batch * steps / (time.perf_counter() - t0)
 
 
@@ -143,7 +170,8 @@ def _drift(task: Any, ref: np.ndarray, other: np.ndarray) -> tuple[float, float,
 
 
 def bench_task(name: str, batch: int, seconds: float, nthread: int) -> list[dict[str, Any]]:
-    base = _task(name, {})
+    reference = next(iter(VARIANTS[name].values()))
+    base = _task(name, reference)
     state0 = _start_states(_task(name, {"randomization.physics.enabled": False}), batch)
     steps = int(round(seconds / base.config.ctrl_dt))
     ctrl = _controls(base, batch, steps)
@@ -189,7 +217,7 @@ def bench_task(name: str, batch: int, seconds: float, nthread: int) -> list[dict
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| task | setting | substeps | env steps/s | × default | object drift (mm / deg) "
+        "| task | setting | substeps | env steps/s | × reference | object drift (mm / deg) "
         "| friction ×0.9 drift (mm / deg) | diverged |",
         "|---|---|---:|---:|---:|---|---|---:|",
     ]

@@ -43,7 +43,10 @@ class HandCubeConfig(ManipulationConfig):
     """Config of ``hand_cube``."""
 
     ctrl_dt: float = 0.05
-    sim_dt: float = 0.005
+    sim_dt: float = 0.01
+    """Physics timestep: 5 substeps per control step, as MuJoCo Playground's LEAP hand
+    (0.005 was 2.5x slower for a drift below a 10% friction change's;
+    benchmarks/model_speed.py)."""
     episode_length: int = 400
     solver_iterations: int = 4
     ls_iterations: int = 6

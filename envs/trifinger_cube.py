@@ -47,7 +47,9 @@ class TriFingerCubeConfig(ManipulationConfig):
     """Config of ``trifinger_cube``."""
 
     ctrl_dt: float = 0.02
-    sim_dt: float = 0.005
+    sim_dt: float = 0.01
+    """Physics timestep: 2 substeps per control step (0.005 was 1.5x slower for a drift
+    below a 10% friction change's; benchmarks/model_speed.py)."""
     episode_length: int = 200
     solver_iterations: int = 4
     ls_iterations: int = 6

@@ -91,7 +91,8 @@ def arms(name: str, task: str) -> list[Arm]:
             Arm("beta0", distill=((f"{b}.kind", "constant"), (f"{b}.value", 0.0))),
             Arm("exponential", distill=((f"{b}.kind", "exponential"),)),
             Arm("linear", distill=((f"{b}.kind", "linear"),)),
-            Arm("success_gated", distill=((f"{b}.kind", "success_gated"),)),
+            # the gate reads the student's evaluation after every iteration
+            Arm("success_gated", distill=((f"{b}.kind", "success_gated"), ("eval_every", 1))),
             Arm("bc", distill=((f"{b}.kind", "constant"), (f"{b}.value", 1.0))),
             Arm(
                 "on_policy",

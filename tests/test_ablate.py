@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from pipelines import ablate, cli
+from pipelines import ablate, cli, presets
 
 SMOKE = dict(
     task="point_mass",
@@ -145,6 +145,20 @@ def test_arms_change_what_they_say(tmp_path):
     teacher, distill = ablate._stage_configs(cfg, arm, seed=0)
     assert not teacher.env_config().randomization.physics.enabled
     assert teacher.env_config().randomization.observation.enabled
+
+
+@pytest.mark.parametrize("preset", ["quickstart", "dclaw_valve_cpu", "tiny"])
+def test_every_arm_gives_valid_stage_configs_on_the_preset(preset, tmp_path):
+    """Each arm's teacher and distill configs validate before anything trains (the
+    success-gated arm once crashed mid-ablation on the quickstart, which evaluates every 2
+    iterations while the gate needs every one)."""
+    task = presets.get(preset).env
+    for name in ("memory", "dagger", "loss", "randomization"):
+        cfg = ablate.AblateConfig(name=name, task=task, preset=preset, out=str(tmp_path))
+        for arm in ablate.arms(name, task):
+            teacher, distill = ablate._stage_configs(cfg, arm, seed=1)
+            teacher.validate()
+            distill.validate()
 
 
 def test_dagger_ablation_end_to_end_and_reused_on_rerun(tmp_path, capsys):
