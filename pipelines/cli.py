@@ -47,6 +47,7 @@ BenchCommand = Annotated[
 def describe_envs(task: str | None = None) -> list[dict]:
     """Task name, observation spec, action size, control rate and episode length."""
     import envs
+    from envs import curriculum
 
     names = envs.names() if task is None else [task]
     rows = []
@@ -58,6 +59,8 @@ def describe_envs(task: str | None = None) -> list[dict]:
                 "action_size": env.action_size,
                 "control_hz": round(1.0 / env.dt, 3),
                 "episode_length": env.episode_length,
+                "headline_metric": envs.base.headline_metric(env),
+                "goal_levels": list(curriculum.levels_of(env)),
                 "observations": {
                     k: [list(v.shape), v.dtype] for k, v in env.observation_spec.items()
                 },
@@ -70,7 +73,8 @@ def _print_envs(rows: list[dict]) -> None:
     for r in rows:
         print(
             f"{r['task']}: action_size={r['action_size']} control={r['control_hz']} Hz "
-            f"episode_length={r['episode_length']} steps"
+            f"episode_length={r['episode_length']} steps headline={r['headline_metric']}"
+            + (f" goal_levels={','.join(r['goal_levels'])}" if r["goal_levels"] else "")
         )
         for key, (shape, dtype) in r["observations"].items():
             print(f"    {key:<18} {str(tuple(shape)):<12} {dtype}")

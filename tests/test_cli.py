@@ -17,6 +17,9 @@ def test_envs_command_lists_every_task_with_shapes(capsys):
         assert r["action_size"] > 0 and r["control_hz"] > 0 and r["episode_length"] > 0
     hand = next(r for r in rows if r["task"] == "hand_cube")
     assert hand["action_size"] == 16 and hand["observations"]["keypoints"][0] == [16, 3]
+    assert hand["headline_metric"] == "consecutive_successes" and len(hand["goal_levels"]) == 3
+    tri = next(r for r in rows if r["task"] == "trifinger_cube")
+    assert tri["goal_levels"] == ["floor", "lifted", "pose"] and tri["headline_metric"] == "success"
 
 
 def test_bench_envs_writes_json_and_markdown(tmp_path, capsys):
