@@ -191,7 +191,7 @@ def _evaluators(setup: Setup, episodes: int) -> tuple[Any, Any]:
     t = setup.teacher
     factory = teacher_stage._policy_factory(t.nets)
     t_eval = eval_lib.make_evaluator(setup.base, factory, episodes, t.nets.initial_carry)
-    return student_eval, lambda _, key: t_eval((t.params, t.normalizer), key)
+    return student_eval, lambda _, key, *level: t_eval((t.params, t.normalizer), key, *level)
 
 
 def _teacher_reference(
@@ -417,12 +417,43 @@ def final_evaluation(
     # gap and ratio compare the task's headline metric (hand_cube: consecutive successes)
     summary["gap"] = eval_lib.headline(teacher) - summary["headline"]
     summary["ratio"] = summary["headline"] / max(eval_lib.headline(teacher), 1e-9)
+    summary.update(_at_hardest_level(setup, ds, cfg, evaluators, key))
     if "proprio" in setup.nets.config.input_keys:
         reliance = jax.jit(lambda p, b, k: diagnostics.last_action_reliance(setup.nets, p, b, k))
         copycat = jax.device_get(reliance(ds.params, ds.buffer, jax.random.PRNGKey(FINAL_KEY)))
         summary["copycat"] = {k: float(v) for k, v in copycat.items()}
     config_io.write_json(stage_dir / "eval.json", summary)
     return summary
+
+
+def _at_hardest_level(
+    setup: Setup,
+    ds: dagger_lib.DistillState,
+    cfg: DistillStageConfig,
+    evaluators: tuple[Any, Any],
+    key: jax.Array,
+) -> dict[str, Any]:
+    """``goal_level`` (the level trained and evaluated at) and, when that is not the task's
+    hardest, ``hardest_level``: student and teacher on the same episodes at the hardest."""
+    levels = cur_lib.levels_of(setup.base)
+    if not levels:
+        return {}
+    out: dict[str, Any] = {"goal_level": levels[setup.base.start_level]}
+    if setup.base.start_level == len(levels) - 1:
+        return out
+    n, chunk, hard = cfg.final_eval_episodes, cfg.eval_episodes, len(levels) - 1
+    head = (headline_metric(setup.base), setup.base.dt)
+    student = eval_lib.evaluate_chunks(evaluators[0], ds.params, key, n, chunk, level=hard)
+    student.pop("frames", None)
+    teacher = eval_lib.evaluate_chunks(evaluators[1], None, key, n, chunk, level=hard)
+    s, t = eval_lib.summarize(student, *head), eval_lib.summarize(teacher, *head)
+    out["hardest_level"] = {
+        "level": levels[hard],
+        "student": s,
+        "teacher": t,
+        "ratio": s["headline"] / max(t["headline"], 1e-9),
+    }
+    return out
 
 
 @dataclasses.dataclass

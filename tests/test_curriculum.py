@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import envs
+from distill.dagger import DAggerConfig
 from envs import curriculum, geometry, wrappers
 from envs.trifinger_cube import CUBE_HALF_SIZE
 from teacher import evaluate as eval_lib
@@ -204,3 +205,18 @@ def test_teacher_and_student_stages_report_goal_levels(tmp_path):
     assert teacher_stage.load(run_dir).level_reached == reached
     student_cfg = distill_stage.DistillStageConfig().env_config(cfg, reached)
     assert student_cfg.goal_level == reached and not student_cfg.curriculum.enabled
+    # a student trained at the floor level is also evaluated at the hardest, with its teacher
+    dcfg = distill_stage.DistillStageConfig(
+        dagger=DAggerConfig(iterations=1, num_envs=8, unroll_length=4, capacity=64),
+        eval_every=0,
+        eval_episodes=4,
+        final_eval_episodes=4,
+        write_dataset=False,
+        goal_level=0,
+    )
+    student = distill_stage.run(run_dir, dcfg)
+    assert student["goal_level"] == "floor" and student["hardest_level"]["level"] == "pose"
+    hardest = student["hardest_level"]
+    for policy in ("student", "teacher"):
+        assert {"headline", "success_rate", "position_success_mean"} <= set(hardest[policy])
+    assert distill_stage.load(run_dir).env_config.goal_level == 0
