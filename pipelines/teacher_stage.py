@@ -270,10 +270,16 @@ def final_evaluation(
     names = cur_lib.levels_of(eval_env)
     if names:
         summary["curriculum"] = {"level": reached, "level_name": names[reached]}
-        summary["levels"] = {names[-1]: {k: v for k, v in summary.items() if k != "finished"}}
-        for k, name in enumerate(names[:-1]):
-            at = eval_lib.evaluate_chunks(evaluator, params, key, n, chunk, level=k)
-            summary["levels"][name] = eval_lib.summarize(at, headline, eval_env.dt)
+        hardest = {k: v for k, v in summary.items() if k not in ("finished", "curriculum")}
+        summary["levels"] = {  # easiest first; the hardest is the main evaluation above
+            name: eval_lib.summarize(
+                eval_lib.evaluate_chunks(evaluator, params, key, n, chunk, level=k),
+                headline,
+                eval_env.dt,
+            )
+            for k, name in enumerate(names[:-1])
+        }
+        summary["levels"][names[-1]] = hardest
     summary["env_steps"] = int(ts.env_steps)
     summary["per_episode"] = {
         k: np.asarray(res[k]).tolist() for k in dict.fromkeys(("success", "return", headline))
