@@ -35,37 +35,24 @@ from mujoco import rollout
 import envs
 from envs import geometry
 
+
+def _variants(substeps_before: int, substeps_now: int, note: str = "") -> dict[str, dict]:
+    """The settings compared for one task; the first is the reference."""
+    fast = {"solver_iterations": 2, "ls_iterations": 3}
+    return {
+        f"sim_dt 0.005 ({substeps_before} substeps; the default before issue 12)": {
+            "sim_dt": 0.005
+        },
+        f"sim_dt 0.01 ({substeps_now} substeps{note}; the default)": {"sim_dt": 0.01},
+        "sim_dt 0.005, solver 2 / ls 3": {"sim_dt": 0.005, **fast},
+        "sim_dt 0.01, solver 2 / ls 3": {"sim_dt": 0.01, **fast},
+        "sim_dt 0.005, elliptic cone": {"sim_dt": 0.005, "_cone": "elliptic"},
+    }
+
+
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
-    "trifinger_cube": {
-        "sim_dt 0.005 (4 substeps; the default before issue 12)": {"sim_dt": 0.005},
-        "sim_dt 0.01 (2 substeps; the default)": {"sim_dt": 0.01},
-        "sim_dt 0.005, solver 2 / ls 3": {
-            "sim_dt": 0.005,
-            "solver_iterations": 2,
-            "ls_iterations": 3,
-        },
-        "sim_dt 0.01, solver 2 / ls 3": {
-            "sim_dt": 0.01,
-            "solver_iterations": 2,
-            "ls_iterations": 3,
-        },
-        "sim_dt 0.005, elliptic cone": {"sim_dt": 0.005, "_cone": "elliptic"},
-    },
-    "hand_cube": {
-        "sim_dt 0.005 (10 substeps; the default before issue 12)": {"sim_dt": 0.005},
-        "sim_dt 0.01 (5 substeps, as Playground's LEAP; the default)": {"sim_dt": 0.01},
-        "sim_dt 0.005, solver 2 / ls 3": {
-            "sim_dt": 0.005,
-            "solver_iterations": 2,
-            "ls_iterations": 3,
-        },
-        "sim_dt 0.01, solver 2 / ls 3": {
-            "sim_dt": 0.01,
-            "solver_iterations": 2,
-            "ls_iterations": 3,
-        },
-        "sim_dt 0.005, elliptic cone": {"sim_dt": 0.005, "_cone": "elliptic"},
-    },
+    "trifinger_cube": _variants(4, 2),
+    "hand_cube": _variants(10, 5, ", as Playground's LEAP"),
 }
 """Per task: the first variant is the reference every drift and speed-up is measured from."""
 

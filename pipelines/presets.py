@@ -69,6 +69,36 @@ _SMALL_NET = NetworkConfig(actor_hidden=(64, 64), critic_hidden=(128, 128))
 _MID_NET = NetworkConfig(actor_hidden=(128, 128), critic_hidden=(256, 256))
 _GPU_NET = NetworkConfig(actor_hidden=(256, 256, 128), critic_hidden=(512, 256, 128))
 
+
+def _manipulation_cpu(
+    env: str, overrides: tuple[tuple[str, Any], ...], steps: int, description: str
+) -> Preset:
+    """The CPU preset shared by the cube tasks: 256 envs on MuJoCo C, curricula in ``overrides``."""
+    return Preset(
+        env=env,
+        env_overrides=overrides,
+        ppo=PPOConfig(
+            num_timesteps=steps,
+            num_envs=256,
+            unroll_length=16,
+            num_minibatches=4,
+            num_epochs=4,
+            learning_rate=3e-4,
+            lr_schedule="linear",
+            discount=0.99,
+            entropy_cost=3e-3,
+            network=_MID_NET,
+        ),
+        dagger=DAggerConfig(iterations=20, num_envs=128, unroll_length=40, capacity=4096),
+        teacher_eval_every=100,
+        student_eval_every=4,
+        eval_episodes=64,
+        final_eval_episodes=128,
+        timing_breakdown=False,
+        description=description,
+    )
+
+
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         env="point_mass",
@@ -153,53 +183,18 @@ PRESETS: dict[str, Preset] = {
             network=_GPU_NET,
         ),
     ),
-    "trifinger_cube_cpu": Preset(
-        env="trifinger_cube",
-        env_overrides=(("curriculum.enabled", True),),
-        ppo=PPOConfig(
-            num_timesteps=30_000_000,
-            num_envs=256,
-            unroll_length=16,
-            num_minibatches=4,
-            num_epochs=4,
-            learning_rate=3e-4,
-            lr_schedule="linear",
-            discount=0.99,
-            entropy_cost=3e-3,
-            network=_MID_NET,
-        ),
-        dagger=DAggerConfig(iterations=20, num_envs=128, unroll_length=40, capacity=4096),
-        teacher_eval_every=100,
-        student_eval_every=4,
-        eval_episodes=64,
-        final_eval_episodes=128,
-        timing_breakdown=False,
-        description="trifinger_cube with the floor -> lifted -> pose curriculum on 2 CPU cores "
+    "trifinger_cube_cpu": _manipulation_cpu(
+        "trifinger_cube",
+        (("curriculum.enabled", True),),
+        30_000_000,
+        "trifinger_cube with the floor -> lifted -> pose curriculum on 2 CPU cores "
         "(teacher <= 60 min)",
     ),
-    "hand_cube_cpu": Preset(
-        env="hand_cube",
-        env_overrides=(("goal_mode", "yaw"), ("curriculum.enabled", True)),
-        ppo=PPOConfig(
-            num_timesteps=12_000_000,
-            num_envs=256,
-            unroll_length=16,
-            num_minibatches=4,
-            num_epochs=4,
-            learning_rate=3e-4,
-            lr_schedule="linear",
-            discount=0.99,
-            entropy_cost=3e-3,
-            network=_MID_NET,
-        ),
-        dagger=DAggerConfig(iterations=20, num_envs=128, unroll_length=40, capacity=4096),
-        teacher_eval_every=100,
-        student_eval_every=4,
-        eval_episodes=64,
-        final_eval_episodes=128,
-        timing_breakdown=False,
-        description="hand_cube, yaw goals with the rotation curriculum on 2 CPU cores "
-        "(teacher <= 60 min)",
+    "hand_cube_cpu": _manipulation_cpu(
+        "hand_cube",
+        (("goal_mode", "yaw"), ("curriculum.enabled", True)),
+        12_000_000,
+        "hand_cube, yaw goals with the rotation curriculum on 2 CPU cores (teacher <= 60 min)",
     ),
     "trifinger_cube_gpu": Preset(
         env="trifinger_cube",
