@@ -121,6 +121,17 @@ def set_level(state: Any, level: jax.Array) -> Any:
     return state.replace(info=info)
 
 
+def is_final(env_config: Any) -> bool:
+    """Whether ``env_config`` already is its own :func:`final_config` (curriculum off, every
+    episode at the hardest level), so an evaluation can reuse the training env."""
+    cur = getattr(env_config, "curriculum", None)
+    if cur is None:
+        return True
+    hardest = env_config.num_goal_levels - 1
+    level = resolve_level(env_config.goal_level, env_config.num_goal_levels)
+    return not cur.enabled and level == hardest
+
+
 def final_config(env_config: Any, level: int = -1) -> Any:
     """``env_config`` for evaluation: curriculum off, every episode at ``level`` (default:
     the hardest; stored resolved, so equal levels give equal configs). Configs without a

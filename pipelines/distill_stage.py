@@ -149,6 +149,11 @@ class Setup:
     iteration: Any
     aux_size: int
 
+    @property
+    def headline(self) -> tuple[str, float]:
+        """``(headline metric name, control period dt)``: the arguments of ``summarize``."""
+        return headline_metric(self.base), self.base.dt
+
 
 def build(run_dir: Path, cfg: DistillStageConfig) -> Setup:
     teacher = teacher_stage.load(run_dir)
@@ -218,7 +223,7 @@ def _teacher_reference(
     res = _teacher_final_episodes(stage_dir.parent, setup, cfg, episodes) if reusable else None
     if res is None:
         res = eval_lib.evaluate_chunks(teacher_eval, None, key, episodes, cfg.eval_episodes)
-    summary = eval_lib.summarize(res, headline_metric(setup.base), setup.base.dt)
+    summary = eval_lib.summarize(res, *setup.headline)
     config_io.write_json(path, summary)
     return summary
 
@@ -281,7 +286,6 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
     key = jax.random.PRNGKey(ITERATION_EVAL_KEY)
     teacher_ref = _teacher_reference(stage_dir, setup, cfg, teacher_eval, "eval", key, n)
     provenance = _provenance(setup, run_dir)
-    headline = headline_metric(setup.base)
     progress = Progress(dcfg.iterations, start, "distill")
     t_start = time.perf_counter()
     beta, success = float(meta["beta"]), float(meta["student_success"])
@@ -311,9 +315,8 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
         if cfg.eval_every and (i % cfg.eval_every == 0 or i == dcfg.iterations):
             t1 = time.perf_counter()
             res = eval_lib.summarize(
-                jax.device_get(student_eval(ds.params, key)), headline, setup.base.dt
+                jax.device_get(student_eval(ds.params, key)), *setup.headline, table=False
             )
-            res.pop("consecutive_successes", None)  # Dactyl's table: final evaluation only
             success = res["headline"]
             record.update({f"eval/{k}": v for k, v in res.items() if k != "headline_metric"})
             record["eval_s"] = time.perf_counter() - t1
@@ -336,7 +339,9 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
             }
             ckpt.save(i, ds, meta)
         log.write(record)
-        progress.update(1, beta=beta, samples_per_s=record["samples_per_s"], **{headline: success})
+        progress.update(
+            1, beta=beta, samples_per_s=record["samples_per_s"], **{setup.headline[0]: success}
+        )
         if out_of_time:
             break
     progress.close()
@@ -410,7 +415,7 @@ def final_evaluation(
     summary: dict[str, Any] = {
         "finished": True,
         "episodes": cfg.final_eval_episodes,
-        **eval_lib.summarize(res, headline_metric(setup.base), setup.base.dt),
+        **eval_lib.summarize(res, *setup.headline),
         "action_error": float(np.mean(res["action_error"])),
         "teacher": teacher,
     }
@@ -442,7 +447,7 @@ def _at_hardest_level(
     if setup.base.start_level == len(levels) - 1:
         return out
     n, chunk, hard = cfg.final_eval_episodes, cfg.eval_episodes, len(levels) - 1
-    head = (headline_metric(setup.base), setup.base.dt)
+    head = setup.headline
     student = eval_lib.evaluate_chunks(evaluators[0], ds.params, key, n, chunk, level=hard)
     student.pop("frames", None)
     teacher = eval_lib.evaluate_chunks(evaluators[1], None, key, n, chunk, level=hard)

@@ -169,6 +169,7 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
         eval_env, _policy_factory(nets), cfg.eval_episodes, nets.initial_carry
     )
     headline = headline_metric(base)
+    has_curriculum = cur_lib.config_of(base) is not None
     collect_s = (
         _collection_seconds(train_env, nets, ts, cfg.ppo) if cfg.timing_breakdown else float("nan")
     )
@@ -204,8 +205,7 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
             record["compile_s"] = compile_s
         if cfg.eval_every and (i % cfg.eval_every == 0 or i == total):
             res = evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(10_000 + i))
-            last_eval = eval_lib.summarize(jax.device_get(res), headline, base.dt)
-            last_eval.pop("consecutive_successes", None)  # the table: final evaluation only
+            last_eval = eval_lib.summarize(jax.device_get(res), headline, base.dt, table=False)
             record.update({f"eval/{k}": v for k, v in last_eval.items()})
         log.write(record)
         progress.update(
@@ -213,7 +213,7 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
             steps=int(ts.env_steps),
             sps=record["env_steps_per_s"],
             **{headline: last_eval.get("headline", float("nan"))},
-            **({"level": int(ts.curriculum.level)} if cur_lib.config_of(base) else {}),
+            **({"level": int(ts.curriculum.level)} if has_curriculum else {}),
         )
         out_of_time = cfg.max_minutes > 0 and time.perf_counter() - t_start > 60 * cfg.max_minutes
         if i == total or out_of_time or (cfg.checkpoint_every and i % cfg.checkpoint_every == 0):
@@ -232,8 +232,7 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
 
 def _evaluation_env(name: str, env_cfg: Any, base: Any) -> Any:
     """The env evaluations run on: ``base`` at its hardest goal level, curriculum off."""
-    final = cur_lib.final_config(env_cfg)
-    return base if final == env_cfg else envs.make(name, final)
+    return base if cur_lib.is_final(env_cfg) else envs.make(name, cur_lib.final_config(env_cfg))
 
 
 def level_reached(env: Any, ts: ppo.TrainState) -> int:

@@ -103,13 +103,17 @@ def make_evaluator(
 
 
 def summarize(
-    results: dict[str, Any], headline: str = "success", dt: float | None = None
+    results: dict[str, Any],
+    headline: str = "success",
+    dt: float | None = None,
+    table: bool = True,
 ) -> dict[str, Any]:
     """Means of the per-episode results, a 95% interval of the success rate, and the
     ``headline`` metric (the task's, see :func:`envs.base.headline_metric`) as ``headline``.
 
     With ``consecutive_successes`` (hand_cube) the summary also has Dactyl's table
-    (:func:`dactyl_table`) and, given the control period ``dt`` (s), ``goals_per_minute``.
+    (:func:`dactyl_table`; unless ``table`` is False, as in per-iteration logs) and, given
+    the control period ``dt`` (s), ``goals_per_minute``.
     """
     out: dict[str, Any] = {
         f"{k}_mean": float(np.mean(v)) for k, v in results.items() if k != "frames"
@@ -124,7 +128,8 @@ def summarize(
         out["headline_metric"] = headline
         out["headline"] = float(np.mean(results[headline]))
     if "consecutive_successes" in results:
-        out["consecutive_successes"] = dactyl_table(results["consecutive_successes"])
+        if table:
+            out["consecutive_successes"] = dactyl_table(results["consecutive_successes"])
         if dt is not None and "length" in results:
             minutes = float(np.sum(results["length"])) * dt / 60.0
             total = float(np.sum(results["consecutive_successes"]))

@@ -51,6 +51,16 @@ def test_final_config_turns_the_curriculum_off_at_the_hardest_level():
         _make("trifinger_cube", goal_level=3)
 
 
+def test_is_final_reuses_the_training_env_only_at_the_hardest_level_without_curriculum():
+    cfg = envs.default_config("trifinger_cube")  # curriculum off, goal_level -1 (the hardest)
+    assert curriculum.is_final(cfg), "-1 and 2 are the same level: no second env to build"
+    assert curriculum.is_final(curriculum.final_config(cfg))
+    assert not curriculum.is_final(dataclasses.replace(cfg, goal_level=0))
+    on = envs.with_overrides(cfg, {"curriculum.enabled": True})
+    assert not curriculum.is_final(on)
+    assert curriculum.is_final(envs.default_config("dclaw_valve")), "no levels: always final"
+
+
 @pytest.fixture(scope="module")
 def tri():
     """A batch of 4 trifinger_cube envs with 3-step episodes, freshly reset."""
