@@ -51,8 +51,12 @@ class BenchEnvsConfig:
     """MJX implementation: ``jax`` or ``warp`` (GPU)."""
     backends: tuple[str, ...] = ("mujoco", "mjx")
     """Physics backends to measure side by side (``mujoco``, ``mjx``)."""
+    raw_rollout: bool = True
+    """Also time raw ``mujoco.rollout`` on the host (off on accelerator machines, where
+    only the MJX numbers matter and thousands of C rollouts would eat the time budget)."""
     out: str = "bench_out/envs.json"
-    """Where the JSON results are written."""
+    """Where the JSON results are written (rewritten after every batch size, so a run cut
+    short by a time limit keeps what it measured)."""
 
     def validate(self) -> None:
         """Raises a one-line ``ValueError`` naming the first bad field."""
@@ -214,8 +218,10 @@ def bench_backend(task: Any, b: int, cfg: BenchEnvsConfig) -> dict[str, Any]:
     return row
 
 
-def bench_task(name: str, cfg: BenchEnvsConfig) -> dict[str, Any]:
-    """Measures one task at every batch size and backend; returns a JSON-able dict."""
+def bench_task(name: str, cfg: BenchEnvsConfig, on_batch: Any = lambda out: None) -> dict[str, Any]:
+    """Measures one task at every batch size and backend; returns a JSON-able dict.
+
+    ``on_batch(out)`` is called with the partial result after every batch size."""
     is_mjx_task = hasattr(envs.default_config(name), "impl")
     backends = cfg.backends if is_mjx_task else ("none",)
     tasks = {bk: _make_task(name, cfg, bk if is_mjx_task else None) for bk in backends}
@@ -223,13 +229,14 @@ def bench_task(name: str, cfg: BenchEnvsConfig) -> dict[str, Any]:
     out: dict[str, Any] = {"task": name, "action_size": first.action_size, "batches": {}}
     if isinstance(first, MjxTask):
         out["n_substeps"] = first.config.n_substeps
-        out["mujoco_c_env_sps"] = mujoco_c_env_sps(first)
+        if cfg.raw_rollout:
+            out["mujoco_c_env_sps"] = mujoco_c_env_sps(first)
     for b in cfg.batch_sizes:
         row: dict[str, Any] = {}
         for bk, task in tasks.items():
             r = bench_backend(task, b, cfg)
             row.update({f"{bk}_{k}" if is_mjx_task else k: v for k, v in r.items()})
-        if isinstance(first, MjxTask):
+        if isinstance(first, MjxTask) and cfg.raw_rollout:
             c_task = tasks.get("mujoco", first)
             # raw rollouts start from the env's own reset states (contacts as in training)
             keys = jax.random.split(jax.random.PRNGKey(0), b)
@@ -241,6 +248,7 @@ def bench_task(name: str, cfg: BenchEnvsConfig) -> dict[str, Any]:
             if "mujoco_env_sps" in row and "mjx_env_sps" in row:
                 row["mujoco_over_mjx_env"] = row["mujoco_env_sps"] / row["mjx_env_sps"]
         out["batches"][str(b)] = row
+        on_batch(out)
         print(
             json.dumps({"task": name, "batch": b, **{k: round(v, 3) for k, v in row.items()}}),
             flush=True,
@@ -264,18 +272,27 @@ def write_results(results: dict[str, Any], out: str, markdown: str) -> None:
     """Writes ``out`` (JSON) and the markdown table next to it (``.md``)."""
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2))
-    path.with_suffix(".md").write_text(markdown)
+    for target, text in (
+        (path, json.dumps(results, indent=2)),
+        (path.with_suffix(".md"), markdown),
+    ):
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(target)  # atomic: a kill between batches leaves the last complete file
 
 
 def run(cfg: BenchEnvsConfig) -> dict[str, Any]:
     """Runs the benchmark, writes ``cfg.out`` and returns the results."""
     cfg.validate()
-    results = {
-        **machine(),
-        "config": dataclasses.asdict(cfg),
-        "tasks": [bench_task(name, cfg) for name in cfg.tasks],
-    }
+    results: dict[str, Any] = {**machine(), "config": dataclasses.asdict(cfg), "tasks": []}
+    for name in cfg.tasks:
+        done = list(results["tasks"])
+
+        def partial(out: dict[str, Any], done: list = done) -> None:
+            results["tasks"] = [*done, out]
+            write_results(results, cfg.out, to_markdown(results))
+
+        results["tasks"] = [*done, bench_task(name, cfg, partial)]
     write_results(results, cfg.out, to_markdown(results))
     return results
 
