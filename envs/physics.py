@@ -12,7 +12,8 @@ the episode's model from the nominal one with :func:`envs.randomize.model_fields
 
 * :class:`MjxPhysics` runs ``mjx.step`` (``impl`` jax or warp); ``data`` is ``mjx.Data``.
 * :class:`MujocoPhysics` runs the whole batch in **one host call** per control step:
-  ``jax.pure_callback`` (``vmap_method="broadcast_all"``) hands every env's state to
+  an XLA custom call (:mod:`envs.host_call`, like ``jax.pure_callback`` with
+  ``vmap_method="broadcast_all"``, but cacheable) hands every env's state to
   :class:`HostSim`, which steps them with ``mujoco.rollout`` on a persistent thread
   pool, one ``MjModel`` per env carrying that env's randomized physics (rewritten
   only when its parameters change, i.e. at resets). ``data`` is :class:`HostData`, a
@@ -33,6 +34,7 @@ velocities (exact for Euler without implicit damping, an estimate otherwise), be
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import threading
 import time
@@ -46,7 +48,7 @@ from flax import struct
 from mujoco import mjx
 from mujoco import rollout as mj_rollout
 
-from envs import geometry, randomize
+from envs import geometry, host_call, randomize
 
 BACKENDS: tuple[str, ...] = ("auto", "mjx", "mujoco")
 """``physics.backend`` values: ``auto`` picks ``mujoco`` on a CPU and ``mjx`` elsewhere."""
@@ -186,7 +188,7 @@ class _Batch:
 class HostSim:
     """MuJoCo C stepping of a batch of envs (numpy in, numpy out; runs on the host).
 
-    Called through ``jax.pure_callback`` with one packed float32 row per env (see
+    Called through a custom call (:mod:`envs.host_call`) with one packed float32 row per env (see
     :meth:`layout`) and leading batch axes ``[*B]`` (flattened here). Deterministic: an
     env's result depends only on its row, not on the thread that stepped it.
     """
@@ -322,6 +324,18 @@ class HostSim:
         return out.reshape(lead + out.shape[1:])
 
 
+def host_key(model: mujoco.MjModel, n_substeps: int, param_shapes: dict[str, Any]) -> str:
+    """A name for the host simulator of ``model``: equal in every process for an equal
+    model, substeps and parameter layout (compiled programs refer to it; see
+    :mod:`envs.host_call`)."""
+    buffer = np.zeros(mujoco.mj_sizeModel(model), np.uint8)
+    mujoco.mj_saveModel(model, None, buffer)
+    digest = hashlib.sha1(buffer.tobytes())
+    layout = sorted((k, tuple(int(d) for d in v)) for k, v in param_shapes.items())
+    digest.update(repr((n_substeps, layout)).encode())
+    return digest.hexdigest()[:20]
+
+
 class MujocoPhysics:
     """MuJoCo C physics through one host call per batch and control step (CPUs)."""
 
@@ -339,9 +353,16 @@ class MujocoPhysics:
     ):
         self.mj_model = mj_model
         self.sensor_model = with_pose_sensors(mj_model, xml, geoms=raycast)
-        self.host = HostSim(
-            self.sensor_model, n_substeps, idx, param_shapes, nthread or default_threads()
-        )
+        self.key = host_key(self.sensor_model, n_substeps, param_shapes)
+        step_fn = host_call.registered(f"{self.key}.step")
+        if step_fn is not None:  # an equal model in this process: share its host simulator
+            self.host = step_fn.__self__
+        else:
+            self.host = HostSim(
+                self.sensor_model, n_substeps, idx, param_shapes, nthread or default_threads()
+            )
+            host_call.register(f"{self.key}.step", self.host.step)
+            host_call.register(f"{self.key}.forward", self.host.forward)
         self.n_substeps = n_substeps
         self.raycast = raycast
         m = mj_model
@@ -398,22 +419,12 @@ class MujocoPhysics:
 
     def forward(self, data: HostData, params: dict[str, jax.Array]) -> HostData:
         ns = self.sensor_model.nsensordata
-        sensors = jax.pure_callback(
-            self.host.forward,
-            jax.ShapeDtypeStruct((ns,), jp.float32),
-            self._row(data, params),
-            vmap_method="broadcast_all",
-        )
+        sensors = host_call.call(f"{self.key}.forward", self._row(data, params), ns)
         return self._with_poses(data, sensors)
 
     def step(self, data: HostData, params: dict[str, jax.Array]) -> HostData:
         m = self.mj_model
-        out = jax.pure_callback(
-            self.host.step,
-            jax.ShapeDtypeStruct((self.host.out_width,), jp.float32),
-            self._row(data, params),
-            vmap_method="broadcast_all",
-        )
+        out = host_call.call(f"{self.key}.step", self._row(data, params), self.host.out_width)
         cuts = np.cumsum([1, m.nq, m.nv, m.na, m.nv])
         t, qpos, qvel, act, warm, sensors = jp.split(out, cuts)
         data = data.replace(time=t[0], qpos=qpos, qvel=qvel, act=act, qacc_warmstart=warm)

@@ -31,7 +31,7 @@ from distill.schedules import next_beta
 from envs import curriculum as cur_lib
 from envs import wrappers
 from envs.base import headline_metric
-from pipelines import config_io, render, teacher_stage
+from pipelines import config_io, distributed, render, teacher_stage
 from pipelines import dataset as dataset_lib
 from pipelines.checkpoints import Checkpointer
 from pipelines.logs import MetricsLog, Progress
@@ -295,9 +295,13 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
         beta = next_beta(dcfg.beta, i, beta, success, eval_lib.headline(teacher_ref))
         t0 = time.perf_counter()
         ds, seq, metrics = setup.iteration(ds, jp.asarray(beta, jp.float32))
-        if writer is not None:
+        if cfg.write_dataset:
             episodes = {k: v for k, v in seq.items() if not k.startswith("prefix_")}
-            writer.submit(episodes, {**provenance, "iteration": i, "beta": beta, "student_step": i})
+            if jax.process_count() > 1:  # the primary writes every host's episodes
+                episodes = distributed.to_host(episodes)
+            if writer is not None:
+                meta_i = {**provenance, "iteration": i, "beta": beta, "student_step": i}
+                writer.submit(episodes, meta_i)
         metrics = jax.device_get(metrics)
         dt = time.perf_counter() - t0
         i += 1
@@ -324,6 +328,7 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
             record["teacher/headline"] = eval_lib.headline(teacher_ref)
             record["gap"] = eval_lib.headline(teacher_ref) - success
         out_of_time = cfg.max_minutes > 0 and time.perf_counter() - t_start > 60 * cfg.max_minutes
+        out_of_time = distributed.agree(out_of_time)  # every host stops at the same iteration
         checkpoint = i == dcfg.iterations or out_of_time
         checkpoint = checkpoint or (cfg.checkpoint_every and i % cfg.checkpoint_every == 0)
         if checkpoint:
@@ -379,7 +384,7 @@ def _writer(
     ds: dagger_lib.DistillState,
     cursor: dataset_lib.Cursor,
 ) -> dataset_lib.DatasetWriter | None:
-    if not cfg.write_dataset:
+    if not cfg.write_dataset or not distributed.is_primary():
         return None
     example = jax.eval_shape(
         lambda: dagger_lib.sequence_major(

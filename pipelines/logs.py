@@ -11,6 +11,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from pipelines import distributed
+
 
 def _clean(v: Any) -> Any:
     if isinstance(v, bool | str | None):
@@ -29,6 +31,8 @@ class MetricsLog:
 
     def __init__(self, path: str | Path, step_key: str = "iteration", tensorboard: bool = True):
         self.path = Path(path)
+        self.writes = distributed.is_primary()  # other processes of a multi-host run: no-op
+        tensorboard = tensorboard and self.writes
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.step_key = step_key
         self._tb = None
@@ -42,7 +46,7 @@ class MetricsLog:
 
     def truncate_after(self, step: int) -> None:
         """Removes records with ``step_key > step`` (written after the last checkpoint)."""
-        if not self.path.exists():
+        if not self.writes or not self.path.exists():
             return
         keep = [
             ln
@@ -54,6 +58,8 @@ class MetricsLog:
         tmp.replace(self.path)
 
     def write(self, record: dict[str, Any]) -> None:
+        if not self.writes:
+            return
         record = {k: _clean(v) for k, v in record.items()}
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
@@ -77,10 +83,11 @@ class Progress:
         self, total: int, initial: int, desc: str, unit: str = "it", every_s: float = 15.0
     ):
         self.tty = sys.stderr.isatty()
+        self.quiet = not distributed.is_primary()  # one progress line per run, not per host
         self.total, self.n, self.desc = total, initial, desc
         self._bar = (
             tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True)
-            if self.tty
+            if self.tty and not self.quiet
             else None
         )
         self._every, self._last = every_s, 0.0
@@ -93,6 +100,8 @@ class Progress:
         if self._bar is not None:
             self._bar.update(n)
             self._bar.set_postfix(text, refresh=False)
+            return
+        if self.quiet:
             return
         now = time.perf_counter()
         if now - self._last >= self._every or self.n >= self.total:

@@ -26,6 +26,7 @@ import jax.numpy as jp
 import numpy as np
 
 from envs.base import Env, State
+from pipelines import distributed
 
 Frame = dict[str, Any]
 """Host data of one rendered step: ``step``, ``reward``, ``done``, ``metrics`` and the
@@ -147,9 +148,12 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, np.ndarray]:
 
 
 def save_episode(path: str | Path, record: dict[str, Any], task: str, env_config: Any) -> None:
-    """Writes a recorded episode and the env it ran in (task, config) to one ``.npz``."""
+    """Writes a recorded episode and the env it ran in (task, config) to one ``.npz``
+    (the primary process only)."""
     from pipelines import config_io
 
+    if not distributed.is_primary():
+        return
     env = json.dumps({"task": task, "config": config_io.to_dict(env_config)})
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp.npz")

@@ -38,8 +38,22 @@ def setup(cache_dir: str | None = None) -> None:
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-    if os.environ.get("DEXDISTILL_MULTIHOST") == "1":
+    if os.environ.get("DEXDISTILL_MULTIHOST") == "1" and not jax.distributed.is_initialized():
         # One process per host; the coordinator comes from the cluster environment (TPU pods,
         # SLURM) or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID. Every stage
-        # then shards its env batch over the devices of all hosts (jax.devices()).
-        jax.distributed.initialize()
+        # then shards its env batch over the devices of all hosts (jax.devices()); see
+        # pipelines/distributed.py for who writes what.
+        jax.distributed.initialize(
+            num_processes=_int_env("JAX_NUM_PROCESSES"), process_id=_int_env("JAX_PROCESS_ID")
+        )
+
+
+def _int_env(name: str) -> int | None:
+    """``int($name)``, or None when unset (then JAX detects the cluster itself)."""
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r}: must be an integer") from None

@@ -30,7 +30,7 @@ from envs import curriculum as cur_lib
 from envs import physics as physics_lib
 from envs import wrappers
 from envs.base import headline_metric
-from pipelines import config_io
+from pipelines import config_io, distributed
 from pipelines.checkpoints import Checkpointer
 from pipelines.logs import MetricsLog, Progress
 from teacher import evaluate as eval_lib
@@ -216,6 +216,7 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
             **({"level": int(ts.curriculum.level)} if has_curriculum else {}),
         )
         out_of_time = cfg.max_minutes > 0 and time.perf_counter() - t_start > 60 * cfg.max_minutes
+        out_of_time = distributed.agree(out_of_time)  # every host stops at the same iteration
         if i == total or out_of_time or (cfg.checkpoint_every and i % cfg.checkpoint_every == 0):
             finished = i == total
             ckpt.save(i, ts, {"iteration": i, "env_steps": int(ts.env_steps), "finished": finished})
