@@ -148,6 +148,7 @@ with contextlib.redirect_stdout(io.StringIO()):  # mujoco.mjx prints warp warnin
 from distill.dagger import DAggerConfig  # noqa: E402
 from pipelines import distill_stage, presets, teacher_stage  # noqa: E402
 from teacher import evaluate as eval_lib  # noqa: E402
+from teacher import ppo  # noqa: E402
 
 TASK, PRESET = "point_mass", "tiny"
 CURVE_EPISODES = 64
@@ -254,9 +255,7 @@ def evaluate_final(
     )
     student = eval_lib.summarize(run(student_eval, params, chunk=CURVE_EPISODES))
     eval_s = time.perf_counter() - t
-    t_eval = eval_lib.make_evaluator(
-        base, teacher_stage._policy_factory(teacher.nets), CURVE_EPISODES
-    )
+    t_eval = eval_lib.make_evaluator(base, ppo.policy_factory(teacher.nets), CURVE_EPISODES)
     ref = eval_lib.summarize(
         run(t_eval, (teacher.params, teacher.normalizer), chunk=CURVE_EPISODES)
     )
@@ -312,7 +311,7 @@ def run_ours(setup: Setup, memory: str) -> dict[str, Any]:
     )
     cfg.validate()
     st = distill_stage.build(setup.teacher_run, cfg)
-    mesh = teacher_stage.ppo.make_mesh()
+    mesh = ppo.make_mesh()
     ds = distill_stage.shard(
         dagger_lib.init_state(st.env, st.nets, st.rollout, st.cfg), mesh, dcfg.num_envs
     )

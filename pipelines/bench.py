@@ -84,7 +84,7 @@ def validate_common(tasks: tuple[str, ...], batch_sizes: tuple[int, ...], repeat
         raise ValueError(f"repeats={repeats}: must be >= 1")
 
 
-def _timed(fn: Any, *args: Any, repeats: int) -> tuple[float, float]:
+def timed(fn: Any, *args: Any, repeats: int) -> tuple[float, float]:
     """(first call incl. compile, best of ``repeats`` later calls) in seconds."""
     t0 = time.perf_counter()
     jax.block_until_ready(fn(*args))
@@ -196,7 +196,7 @@ def bench_backend(task: Any, b: int, cfg: BenchEnvsConfig) -> dict[str, Any]:
     state = jax.block_until_ready(jax.jit(env.reset)(rng))
     row: dict[str, Any] = {"reset_compile_s": time.perf_counter() - t0}
     env_fn = _env_fn(env, cfg.steps)
-    first, best = _timed(env_fn, state, rng, repeats=cfg.repeats)
+    first, best = timed(env_fn, state, rng, repeats=cfg.repeats)
     row.update(env_compile_s=first - best, env_sps=b * cfg.steps / best)
     host = getattr(getattr(task, "physics", None), "host", None)
     if host is not None:  # where one more env scan spends its time (MuJoCo C backend)
@@ -206,7 +206,7 @@ def bench_backend(task: Any, b: int, cfg: BenchEnvsConfig) -> dict[str, Any]:
         row["host_fraction"] = (host.busy_s - busy) / wall
         row["rollout_fraction"] = (host.rollout_s - roll) / wall
     if isinstance(task, MjxTask):
-        first, best = _timed(
+        first, best = timed(
             _physics_fn(task, cfg.steps),
             state.data,
             state.info["params"],

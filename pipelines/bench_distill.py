@@ -27,7 +27,7 @@ from distill import buffer as buffer_lib
 from distill import dagger
 from envs import wrappers
 from pipelines import presets
-from pipelines.bench import _timed, machine, validate_common, write_results
+from pipelines.bench import machine, timed, validate_common, write_results
 from student.networks import make_networks, make_policy
 from teacher import normalize as norm_lib
 from teacher.networks import make_networks as teacher_networks
@@ -111,14 +111,14 @@ def bench_task(name: str, batch: int, cfg: BenchDistillConfig) -> dict[str, Any]
     samples = batch * cfg.unroll_length
     row: dict[str, Any] = {"task": name, "batch": batch, "student": cfg.student}
     plain = _plain_fn(env, nets, cfg.unroll_length)
-    first, best = _timed(
+    first, best = timed(
         plain, ds.params, ds.carry.env_state, ds.carry.student_carry, key, repeats=cfg.repeats
     )
     row.update(plain_compile_s=first - best, plain_sps=samples / best)
-    first, best = _timed(_labelled_fn(rollout, dcfg.dataset_policy), ds, key, repeats=cfg.repeats)
+    first, best = timed(_labelled_fn(rollout, dcfg.dataset_policy), ds, key, repeats=cfg.repeats)
     row.update(labelled_compile_s=first - best, labelled_sps=samples / best)
     step = jax.jit(lambda d, b: iteration(d, b)[2])  # metrics only; ``ds`` is not donated here
-    first, best = _timed(step, ds, jp.zeros(()), repeats=cfg.repeats)
+    first, best = timed(step, ds, jp.zeros(()), repeats=cfg.repeats)
     row.update(iteration_compile_s=first - best, iteration_sps=samples / best)
     row["labelling_overhead"] = row["plain_sps"] / row["labelled_sps"] - 1.0
     print(

@@ -37,6 +37,7 @@ from pipelines.checkpoints import Checkpointer
 from pipelines.logs import MetricsLog, Progress
 from student.networks import StudentConfig, StudentNetworks, make_networks, make_policy
 from teacher import evaluate as eval_lib
+from teacher import ppo
 
 STUDENTS = {"keypoints": "keypoints", "pointcloud": "point_cloud"}
 AUX_PARTS = ("object_pos", "object_quat")
@@ -194,7 +195,7 @@ def _evaluators(setup: Setup, episodes: int) -> tuple[Any, Any]:
     # the teacher's parameters are arguments (not constants), as in the teacher stage: the
     # program is then the teacher stage's evaluator and comes from the compilation cache
     t = setup.teacher
-    factory = teacher_stage._policy_factory(t.nets)
+    factory = ppo.policy_factory(t.nets)
     t_eval = eval_lib.make_evaluator(setup.base, factory, episodes, t.nets.initial_carry)
     return student_eval, lambda _, key, *level: t_eval((t.params, t.normalizer), key, *level)
 
@@ -264,7 +265,7 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
     stage_dir = run_dir / "student"
     stage_dir.mkdir(parents=True, exist_ok=True)
     dcfg = setup.cfg
-    mesh = teacher_stage.ppo.make_mesh()
+    mesh = ppo.make_mesh()
     ds = shard(
         dagger_lib.init_state(setup.env, setup.nets, setup.rollout, dcfg), mesh, dcfg.num_envs
     )

@@ -36,7 +36,7 @@ from pipelines.logs import MetricsLog, Progress
 from teacher import evaluate as eval_lib
 from teacher import normalize as norm_lib
 from teacher import ppo
-from teacher.networks import TeacherNetworks, make_networks, make_policy
+from teacher.networks import TeacherNetworks, make_networks
 
 VERSION = "0.1.0"
 FINAL_EVAL_KEY = 123_456
@@ -124,15 +124,11 @@ def write_config(run_dir: Path, section: str, cfg: Any, resolved_env: Any, force
     config_io.write_json(path, data)
 
 
-def _policy_factory(nets: TeacherNetworks, deterministic: bool = True) -> Any:
-    return lambda p: make_policy(nets, p[0], lambda o: norm_lib.normalize(p[1], o), deterministic)
-
-
 def _collection_seconds(
     env: Any, nets: TeacherNetworks, ts: ppo.TrainState, cfg: ppo.PPOConfig
 ) -> float:
     """Seconds one rollout of ``unroll_length`` steps takes alone (after compiling)."""
-    fn = jax.jit(lambda t, k: ppo._rollout(env, nets, t, k, cfg.unroll_length)[0].reward)
+    fn = jax.jit(lambda t, k: ppo.rollout(env, nets, t, k, cfg.unroll_length)[0].reward)
     key = jax.random.PRNGKey(0)
     jax.block_until_ready(fn(ts, key))
     t0 = time.perf_counter()
@@ -166,7 +162,7 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
     total = cfg.ppo.num_iterations
     eval_env = _evaluation_env(cfg.env, env_cfg, base)
     evaluator = eval_lib.make_evaluator(
-        eval_env, _policy_factory(nets), cfg.eval_episodes, nets.initial_carry
+        eval_env, ppo.policy_factory(nets), cfg.eval_episodes, nets.initial_carry
     )
     headline = headline_metric(base)
     has_curriculum = cur_lib.config_of(base) is not None
@@ -303,9 +299,7 @@ class LoadedTeacher:
 
     def policy(self, deterministic: bool = False) -> Any:
         """Pure ``policy(obs [B, ...], carry, key) -> (action, carry, extras)``; extras has mean/std."""
-        return make_policy(
-            self.nets, self.params, lambda o: norm_lib.normalize(self.normalizer, o), deterministic
-        )
+        return ppo.policy_factory(self.nets, deterministic)((self.params, self.normalizer))
 
     def initial_carry(self, batch: int) -> Any:
         """The policy's carry at an episode start (``None`` for a feed-forward actor)."""

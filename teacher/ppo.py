@@ -256,7 +256,13 @@ def init_state(env: Env, nets: TeacherNetworks, cfg: PPOConfig) -> TrainState:
     )
 
 
-def _rollout(
+def policy_factory(nets: TeacherNetworks, deterministic: bool = True) -> Callable[[Any], Any]:
+    """``(params, normalizer) -> policy``: a trained teacher's policy on raw observations
+    (the evaluator's and the DAgger labeller's view of a :class:`TrainState`)."""
+    return lambda p: make_policy(nets, p[0], lambda o: norm_lib.normalize(p[1], o), deterministic)
+
+
+def rollout(
     env: Env, nets: TeacherNetworks, ts: TrainState, key: jax.Array, unroll: int
 ) -> tuple[State, Transition, dict[str, jax.Array], Any]:
     """``unroll`` steps from ``ts``: (final env state, transitions, metrics, final actor carry).
@@ -306,7 +312,7 @@ def make_iteration(
 
     def iteration(ts: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
         rng, k_roll, k_update = jax.random.split(ts.rng, 3)
-        env_state, traj, metrics, actor_carry = _rollout(env, nets, ts, k_roll, cfg.unroll_length)
+        env_state, traj, metrics, actor_carry = rollout(env, nets, ts, k_roll, cfg.unroll_length)
         normalizer = (
             norm_lib.update(ts.normalizer, traj.obs)
             if cfg.normalize_observations

@@ -298,7 +298,7 @@ def test_recurrent_teacher_uses_and_resets_its_memory(tmp_path, actor_memory, cr
 
     # in training rollouts the memory is zeroed when an episode ends (step `horizon`)
     ts = ts.replace(normalizer=norm_lib.update(ts.normalizer, obs))
-    _, traj, _, _ = jax.jit(lambda t, k: ppo._rollout(env, nets, t, k, cfg.unroll_length))(
+    _, traj, _, _ = jax.jit(lambda t, k: ppo.rollout(env, nets, t, k, cfg.unroll_length))(
         ts, jax.random.PRNGKey(3)
     )
     first = np.asarray(traj.first)
