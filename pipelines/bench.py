@@ -33,6 +33,7 @@ from mujoco import rollout
 import envs
 from envs import physics, wrappers
 from envs.mjx_task import MjxTask
+from pipelines import run_files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,15 +271,9 @@ def machine() -> dict[str, Any]:
 
 def write_results(results: dict[str, Any], out: str, markdown: str) -> None:
     """Writes ``out`` (JSON) and the markdown table next to it (``.md``)."""
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for target, text in (
-        (path, json.dumps(results, indent=2)),
-        (path.with_suffix(".md"), markdown),
-    ):
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(target)  # atomic: a kill between batches leaves the last complete file
+    path = Path(out)  # atomic: a kill between batches leaves the last complete files
+    run_files.write_json(path, results)
+    run_files.write_text(path.with_suffix(".md"), markdown)
 
 
 def run(cfg: BenchEnvsConfig) -> dict[str, Any]:

@@ -4,24 +4,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import json
 import typing
-from pathlib import Path
 from typing import Any
-
-from pipelines import distributed
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    """Writes ``data`` as indented JSON atomically (temporary file, then rename); only the
-    primary process writes (:mod:`pipelines.distributed`)."""
-    if not distributed.is_primary():
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

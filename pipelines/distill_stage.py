@@ -31,7 +31,7 @@ from distill.schedules import next_beta
 from envs import curriculum as cur_lib
 from envs import wrappers
 from envs.base import headline_metric
-from pipelines import config_io, distributed, render, teacher_stage
+from pipelines import config_io, distributed, render, run_files, teacher_stage
 from pipelines import dataset as dataset_lib
 from pipelines.checkpoints import Checkpointer
 from pipelines.logs import MetricsLog, Progress
@@ -225,7 +225,7 @@ def _teacher_reference(
     if res is None:
         res = eval_lib.evaluate_chunks(teacher_eval, None, key, episodes, cfg.eval_episodes)
     summary = eval_lib.summarize(res, *setup.headline)
-    config_io.write_json(path, summary)
+    run_files.write_json(path, summary)
     return summary
 
 
@@ -261,7 +261,7 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
     run_dir = Path(run_dir)
     setup = build(run_dir, cfg)
     resolved = _resolved(cfg, setup)
-    teacher_stage.write_config(run_dir, "distill", resolved, setup.base.config, force)
+    run_files.write_config(run_dir, "distill", resolved, setup.base.config, force)
     stage_dir = run_dir / "student"
     stage_dir.mkdir(parents=True, exist_ok=True)
     dcfg = setup.cfg
@@ -433,7 +433,7 @@ def final_evaluation(
         reliance = jax.jit(lambda p, b, k: diagnostics.last_action_reliance(setup.nets, p, b, k))
         copycat = jax.device_get(reliance(ds.params, ds.buffer, jax.random.PRNGKey(FINAL_KEY)))
         summary["copycat"] = {k: float(v) for k, v in copycat.items()}
-    config_io.write_json(stage_dir / "eval.json", summary)
+    run_files.write_json(stage_dir / "eval.json", summary)
     return summary
 
 

@@ -46,7 +46,7 @@ from envs import randomize
 from envs.base import headline_metric
 from envs.mjx_task import ManipulationConfig
 from envs.randomize import RandomizationConfig
-from pipelines import config_io, teacher_stage
+from pipelines import config_io, run_files, teacher_stage
 from teacher import evaluate as eval_lib
 
 POLICIES = ("teacher", "student")
@@ -638,7 +638,7 @@ def run(run_dir: str | Path, cfg: EvaluateConfig, verbose: bool = True) -> dict[
     result["randomization_config"] = config_io.to_dict(env_config.randomization)
     suffix = "" if cfg.backend == "trained" else f"_{cfg.backend}"
     out = run_dir / "eval" / f"{cfg.policy}_{cfg.randomization}{suffix}.json"
-    config_io.write_json(out, result)
+    run_files.write_json(out, result)
     say(format_table(result))
     return result
 

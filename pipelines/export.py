@@ -18,12 +18,10 @@ and checks, before returning, that the artifact loads and runs. On the robot::
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import time
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ import jax
 import numpy as np
 
 from envs.base import ArraySpec
+from pipelines import run_files
 from pipelines.config_io import to_dict
 from student import inference
 from student.inference import CONFIG_FILE, FORMAT, FORMAT_VERSION, PARAMS_FILE, StudentPolicy
@@ -64,20 +63,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"export meta: {type(value).__name__} {value!r} is not JSON-serializable")
-
-
-def _write_atomic(path: Path, write: Any) -> None:
-    """Writes through ``write(tmp_path)`` then renames, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def _version() -> str | None:
-    try:
-        return metadata.version("dexdistill")
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def export_student(
@@ -115,7 +100,7 @@ def export_student(
         "action_size": int(action_size),
         "params": {"file": PARAMS_FILE, "arrays": len(flat)},
         "meta": json.loads(json.dumps(dict(meta or {}), default=_jsonable)),
-        "exporter": {"dexdistill": _version(), "numpy": np.__version__},
+        "exporter": {"dexdistill": run_files.VERSION, "numpy": np.__version__},
     }
     # builds the numpy policy first: a config/params mismatch fails before anything is written
     policy = StudentPolicy(doc["student"], flat, spec, action_size)
@@ -123,9 +108,9 @@ def export_student(
     doc["encoding_size"] = policy.encoding_size
 
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / PARAMS_FILE, lambda p: _save_npz(p, flat))
+    run_files.write_atomic(out / PARAMS_FILE, lambda p: _save_npz(p, flat))
     source = Path(inference.__file__)
-    _write_atomic(out / MODULE_FILE, lambda p: shutil.copyfile(source, p))
+    run_files.write_atomic(out / MODULE_FILE, lambda p: shutil.copyfile(source, p))
     _write_json(out / CONFIG_FILE, doc)
 
     loaded = StudentPolicy.load(out)  # the artifact as a robot would read it
@@ -133,7 +118,7 @@ def export_student(
     if measure:
         doc["latency"] = measure_latency(loaded, batch=1)
         _write_json(out / CONFIG_FILE, doc)
-    _write_atomic(out / README_FILE, lambda p: p.write_text(readme(doc)))
+    run_files.write_atomic(out / README_FILE, lambda p: p.write_text(readme(doc)))
     return out
 
 
@@ -143,7 +128,7 @@ def _save_npz(path: Path, flat: dict[str, np.ndarray]) -> None:
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    _write_atomic(path, lambda p: p.write_text(json.dumps(doc, indent=2) + "\n"))
+    run_files.write_atomic(path, lambda p: p.write_text(json.dumps(doc, indent=2) + "\n"))
 
 
 def _smoke_test(policy: StudentPolicy, loaded: StudentPolicy) -> None:

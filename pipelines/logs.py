@@ -11,7 +11,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from pipelines import distributed
+from pipelines import distributed, run_files
 
 
 def _clean(v: Any) -> Any:
@@ -53,9 +53,7 @@ class MetricsLog:
             for ln in self.path.read_text().splitlines()
             if ln and json.loads(ln)[self.step_key] <= step
         ]
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(k + "\n" for k in keep))
-        tmp.replace(self.path)
+        run_files.write_text(self.path, "".join(k + "\n" for k in keep))
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.writes:

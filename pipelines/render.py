@@ -26,7 +26,7 @@ import jax.numpy as jp
 import numpy as np
 
 from envs.base import Env, State
-from pipelines import distributed
+from pipelines import run_files
 
 Frame = dict[str, Any]
 """Host data of one rendered step: ``step``, ``reward``, ``done``, ``metrics`` and the
@@ -152,13 +152,13 @@ def save_episode(path: str | Path, record: dict[str, Any], task: str, env_config
     (the primary process only)."""
     from pipelines import config_io
 
-    if not distributed.is_primary():
-        return
     env = json.dumps({"task": task, "config": config_io.to_dict(env_config)})
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, __env__=np.asarray(env), **_flatten(record))
-    tmp.replace(path)
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as f:  # a file object: numpy adds no ``.npz`` to the name
+            np.savez_compressed(f, __env__=np.asarray(env), **_flatten(record))
+
+    run_files.write_atomic(path, write)
 
 
 def load_episode(path: str | Path) -> tuple[Env, dict[str, Any]]:

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from pipelines import run_files
+
 Record = dict[str, Any]
 
 TEACHER_PLOT = "teacher_curve.png"
@@ -730,7 +732,5 @@ def write_report(
     ]
     text = "\n\n".join("\n".join(s) for s in sections if s) + "\n"
     path = out_dir / "report.md"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    run_files.write_text(path, text)
     return path

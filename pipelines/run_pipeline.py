@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipelines import config_io, presets
+from pipelines import presets, run_files
 from pipelines.distill_stage import DistillStageConfig
 from pipelines.evaluate_stage import EvaluateConfig
 from pipelines.teacher_stage import TeacherStageConfig
@@ -57,7 +57,7 @@ def _timed(log: dict[str, Any], name: str, fn: Any) -> Any:
 
 
 def _write_log(run_dir: Path, log: dict[str, Any]) -> None:
-    config_io.write_json(run_dir / "pipeline.json", log)
+    run_files.write_json(run_dir / "pipeline.json", log)
 
 
 def run(run_dir: str | Path, cfg: RunConfig, force: bool = False) -> dict[str, Any]:
@@ -133,10 +133,10 @@ def _reuse_final_evaluation(run_dir: Path, cfg: RunConfig) -> bool:
     student = {k: v for k, v in data.items() if k not in ("teacher", "finished", "ratio")}
     student.update(common, policy="student", teacher_success_rate=teacher["success_rate"])
     student["teacher_success_ci95"] = teacher["success_ci95"]
-    config_io.write_json(
+    run_files.write_json(
         run_dir / "eval" / "teacher_train.json", {**teacher, **common, "policy": "teacher"}
     )
-    config_io.write_json(run_dir / "eval" / "student_train.json", student)
+    run_files.write_json(run_dir / "eval" / "student_train.json", student)
     return True
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,9 @@ import numpy as np
 
 import envs
 from envs import curriculum as cur_lib
-from envs import physics as physics_lib
 from envs import wrappers
 from envs.base import headline_metric
-from pipelines import config_io, distributed
+from pipelines import config_io, distributed, run_files
 from pipelines.checkpoints import Checkpointer
 from pipelines.logs import MetricsLog, Progress
 from teacher import evaluate as eval_lib
@@ -38,7 +36,6 @@ from teacher import normalize as norm_lib
 from teacher import ppo
 from teacher.networks import TeacherNetworks, make_networks
 
-VERSION = "0.1.0"
 FINAL_EVAL_KEY = 123_456
 """Key of the final evaluation (the distill stage evaluates its student on the same episodes)."""
 
@@ -91,39 +88,6 @@ class TeacherStageConfig:
         return config
 
 
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-            timeout=5,
-        )
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def write_config(run_dir: Path, section: str, cfg: Any, resolved_env: Any, force: bool) -> None:
-    """Records ``cfg`` under ``section`` of ``config.json``; refuses a different one unless ``force``."""
-    path = run_dir / "config.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
-    new = {"config": config_io.to_dict(cfg), "env_config": config_io.to_dict(resolved_env)}
-    old = data.get(section)
-    if old is not None and old != json.loads(json.dumps(new)) and not force:
-        raise ValueError(
-            f"{path} was created with a different {section} config; use a new --run-dir or pass --force"
-        )
-    data[section] = new
-    backend = getattr(resolved_env, "backend", None)
-    if backend is not None:  # "auto" is resolved where the stage runs (CPU: MuJoCo C)
-        data.setdefault("physics_backend", {})[section] = physics_lib.resolve_backend(backend)
-    data["package_version"] = VERSION
-    data["git_commit"] = git_commit()
-    config_io.write_json(path, data)
-
-
 def _collection_seconds(
     env: Any, nets: TeacherNetworks, ts: ppo.TrainState, cfg: ppo.PPOConfig
 ) -> float:
@@ -141,7 +105,7 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
     cfg.validate()
     run_dir = Path(run_dir)
     env_cfg = cfg.env_config()
-    write_config(run_dir, "teacher", cfg, env_cfg, force)
+    run_files.write_config(run_dir, "teacher", cfg, env_cfg, force)
     stage_dir = run_dir / "teacher"
     base = envs.make(cfg.env, env_cfg)
     train_env = wrappers.wrap_for_training(base, cfg.ppo.num_envs)
@@ -280,7 +244,7 @@ def final_evaluation(
     summary["per_episode"] = {
         k: np.asarray(res[k]).tolist() for k in dict.fromkeys(("success", "return", headline))
     }
-    config_io.write_json(Path(run_dir) / "teacher" / "eval.json", summary)
+    run_files.write_json(Path(run_dir) / "teacher" / "eval.json", summary)
     return summary
 
 

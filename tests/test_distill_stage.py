@@ -18,7 +18,7 @@ import pytest
 
 from distill.dagger import DAggerConfig
 from pipelines import dataset as dataset_lib
-from pipelines import distill_stage, presets, teacher_stage
+from pipelines import distill_stage, presets, run_files, teacher_stage
 from pipelines.checkpoints import Checkpointer
 
 ITERATIONS = 4
@@ -142,7 +142,7 @@ def test_distill_refuses_a_different_config(teacher_dir, tmp_path):
     cfg = _config()
     setup = distill_stage.build(run_dir, cfg)
     resolved = distill_stage._resolved(cfg, setup)
-    teacher_stage.write_config(run_dir, "distill", resolved, setup.base.config, force=False)
+    run_files.write_config(run_dir, "distill", resolved, setup.base.config, force=False)
     other = dataclasses.replace(cfg, eval_episodes=8)
     with pytest.raises(ValueError, match="different distill config"):
         distill_stage.run(run_dir, other)

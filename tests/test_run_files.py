@@ -1,0 +1,40 @@
+"""Run-directory files (pipelines/run_files.py): atomic writes, provenance."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from pipelines import run_files
+
+
+def test_a_write_that_fails_midway_leaves_the_previous_file(tmp_path):
+    path = tmp_path / "sub" / "eval.json"
+    run_files.write_json(path, {"a": 1})
+    assert json.loads(path.read_text()) == {"a": 1}
+
+    def half(tmp):
+        tmp.write_text('{"a": ')  # killed here
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_files.write_atomic(path, half)
+    assert json.loads(path.read_text()) == {"a": 1}, "readers never see half a file"
+    assert [p.name for p in path.parent.iterdir() if not p.name.startswith(".")] == ["eval.json"]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Config:
+    x: int = 1
+
+
+def test_config_records_version_commit_and_refuses_a_different_config(tmp_path):
+    run_files.write_config(tmp_path, "teacher", _Config(1), _Config(2), force=False)
+    data = json.loads((tmp_path / "config.json").read_text())
+    assert data["teacher"] == {"config": {"x": 1}, "env_config": {"x": 2}}
+    assert data["package_version"] == run_files.VERSION and "git_commit" in data
+    with pytest.raises(ValueError, match="different teacher config"):
+        run_files.write_config(tmp_path, "teacher", _Config(3), _Config(2), force=False)
+    run_files.write_config(tmp_path, "teacher", _Config(3), _Config(2), force=True)
