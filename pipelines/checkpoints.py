@@ -22,27 +22,42 @@ class Checkpointer:
         self._mngr = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
-            item_names=("state", "meta"),
+            item_names=("state", "meta", "policy"),
         )
 
     def latest_step(self) -> int | None:
         return self._mngr.latest_step()
 
-    def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
+    def save(
+        self, step: int, state: Any, meta: dict[str, Any], policy: dict[str, Any] | None = None
+    ) -> None:
         """Saves ``state`` (any pytree of arrays) and ``meta`` (JSON) at ``step``; blocks until done.
 
         The state is stored as a flat ``{leaf index: array}`` dict of its non-empty
         leaves (MJX data has zero-size arrays, which orbax refuses); the structure
-        comes back from the template given to :meth:`restore`.
+        comes back from the template given to :meth:`restore`. ``policy`` (a dict of
+        arrays, e.g. a student's parameters) is saved as an item of its own, so that it
+        can be restored without the stage state's template (:meth:`restore_item`).
         """
-        self._mngr.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(_flat(state)), meta=ocp.args.JsonSave(meta)
-            ),
-            force=True,
-        )
+        items = {"state": ocp.args.StandardSave(_flat(state)), "meta": ocp.args.JsonSave(meta)}
+        if policy is not None:
+            items["policy"] = ocp.args.StandardSave(policy)
+        self._mngr.save(step, args=ocp.args.Composite(**items), force=True)
         self._mngr.wait_until_finished()
+
+    def has_item(self, name: str, step: int | None = None) -> bool:
+        """Whether the checkpoint at ``step`` (default: the latest) holds item ``name``."""
+        step = self.latest_step() if step is None else step
+        return step is not None and (self.directory / str(step) / name).is_dir()
+
+    def restore_item(self, name: str, template: Any, step: int | None = None) -> Any:
+        """Restores item ``name`` alone into the structure and dtypes of ``template``."""
+        step = self.latest_step() if step is None else step
+        if step is None or not self.has_item(name, step):
+            raise FileNotFoundError(f"no {name!r} item in the checkpoint of {self.directory}")
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+        args = ocp.args.Composite(**{name: ocp.args.StandardRestore(abstract)})
+        return self._mngr.restore(step, args=args)[name]
 
     def restore(self, template: Any, step: int | None = None) -> tuple[Any, dict[str, Any]]:
         """Restores the state into the structure, dtypes and shardings of ``template``."""

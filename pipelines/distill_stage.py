@@ -30,7 +30,7 @@ from distill import diagnostics
 from distill.schedules import next_beta
 from envs import curriculum as cur_lib
 from envs import wrappers
-from envs.base import headline_metric
+from envs.base import ArraySpec, headline_metric
 from pipelines import config_io, distributed, render, run_files, teacher_stage
 from pipelines import dataset as dataset_lib
 from pipelines.checkpoints import Checkpointer
@@ -342,8 +342,9 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
                 "student_success": success,
                 "dataset": cursor.to_json(),
                 "finished": finished,
+                "policy": policy_spec(setup),
             }
-            ckpt.save(i, ds, meta)
+            ckpt.save(i, ds, meta, policy={"params": ds.params})
         log.write(record)
         progress.update(
             1, beta=beta, samples_per_s=record["samples_per_s"], **{setup.headline[0]: success}
@@ -485,16 +486,56 @@ class LoadedStudent:
         return self.nets.initial_carry(batch)
 
 
+def policy_spec(setup: Setup) -> dict[str, Any]:
+    """What the student's networks are built from besides its config (checkpoint metadata):
+    the shapes and dtypes of the observations it reads, and the action size."""
+    spec = setup.base.observation_spec
+    keys = sorted(setup.nets.config.input_keys)
+    return {
+        "obs_spec": {k: {"shape": list(spec[k].shape), "dtype": str(spec[k].dtype)} for k in keys},
+        "action_size": int(setup.base.action_size),
+    }
+
+
 def load(run_dir: str | Path) -> LoadedStudent:
-    """Rebuilds the student policy from ``run_dir`` alone (config.json + latest checkpoint)."""
+    """The student policy of ``run_dir`` (config.json + the latest checkpoint's ``policy``
+    item): no simulator is built and no teacher loaded. Checkpoints written before the
+    ``policy`` item existed are read through the whole DAgger state (:func:`load_full`)."""
     run_dir = Path(run_dir)
+    data, cfg = _distill_section(run_dir)
+    ckpt = Checkpointer(run_dir / "student" / "checkpoints")
+    if ckpt.latest_step() is None:
+        raise FileNotFoundError(f"no student checkpoint in {run_dir / 'student' / 'checkpoints'}")
+    spec = ckpt.restore_meta().get("policy")
+    if spec is None or not ckpt.has_item("policy"):
+        return load_full(run_dir)
+    env_name = data["teacher"]["config"]["env"]
+    env_cfg = config_io.from_dict(
+        type(envs.default_config(env_name)), data["distill"]["env_config"]
+    )
+    obs_spec = {k: ArraySpec(tuple(v["shape"]), v["dtype"]) for k, v in spec["obs_spec"].items()}
+    nets = make_networks(cfg.dagger.student, obs_spec, spec["action_size"])
+    template = jax.eval_shape(lambda: nets.init(jax.random.PRNGKey(0), obs_spec))
+    template = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), template)
+    params = ckpt.restore_item("policy", {"params": template})["params"]
+    return LoadedStudent(env_name, env_cfg, cfg, nets, params)
+
+
+def _distill_section(run_dir: Path) -> tuple[dict[str, Any], DistillStageConfig]:
     path = run_dir / "config.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     if "distill" not in data:
         raise FileNotFoundError(
             f"no student in {run_dir}: run `dexdistill distill --run-dir {run_dir}` first"
         )
-    cfg = config_io.from_dict(DistillStageConfig, data["distill"]["config"])
+    return data, config_io.from_dict(DistillStageConfig, data["distill"]["config"])
+
+
+def load_full(run_dir: str | Path) -> LoadedStudent:
+    """The student through the whole DAgger state: rebuilds the stage's setup (env, teacher,
+    rollout) for the template. Slow; for checkpoints without a ``policy`` item."""
+    run_dir = Path(run_dir)
+    _, cfg = _distill_section(run_dir)
     setup = build(run_dir, cfg)
     ckpt = Checkpointer(run_dir / "student" / "checkpoints")
     if ckpt.latest_step() is None:

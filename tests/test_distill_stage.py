@@ -16,6 +16,7 @@ import jax
 import numpy as np
 import pytest
 
+import envs
 from distill.dagger import DAggerConfig
 from pipelines import dataset as dataset_lib
 from pipelines import distill_stage, presets, run_files, teacher_stage
@@ -128,6 +129,24 @@ def test_distill_stage_writes_dataset_checkpoints_metrics_and_loads(teacher_dir,
     assert set(extras) >= {"mean", "std"}
     # rerunning a finished stage does nothing
     assert distill_stage.run(run_dir, _config()) == summary
+
+
+def test_loading_a_student_builds_no_simulator_and_loads_no_teacher(teacher_dir, tmp_path):
+    run_dir = _copy(teacher_dir, tmp_path / "run")
+    distill_stage.run(run_dir, dataclasses.replace(_config(), write_dataset=False))
+    full = distill_stage.load_full(run_dir)  # the old way: the whole DAgger setup
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("load() built an env, the DAgger setup or loaded the teacher")
+
+    with pytest.MonkeyPatch.context() as mp:
+        for module, name in ((envs, "make"), (distill_stage, "build"), (teacher_stage, "load")):
+            mp.setattr(module, name, forbidden)
+        student = distill_stage.load(run_dir)
+    assert (student.env_name, student.env_config) == (full.env_name, full.env_config)
+    assert student.nets.config == full.nets.config
+    for x, y in zip(jax.tree.leaves(student.params), jax.tree.leaves(full.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 def student_env(run_dir: Path):
