@@ -397,7 +397,7 @@ class MjxTask:
             ]
         )
         cloud, mask = self._point_cloud(data, info, k_pc, k_noise, k_goal)
-        parts = self._privileged_parts(data, info, obj_pos, obj_quat, kp_true, kp_goal, qpos)
+        parts = self.privileged_parts(data, info)
         privileged = jp.concatenate([jp.ravel(v) for v in parts.values()])
         obs = {
             "privileged": privileged.astype(jp.float32),
@@ -408,16 +408,14 @@ class MjxTask:
         }
         return obs, info
 
-    def _privileged_parts(
-        self,
-        data: mjx.Data,
-        info: dict[str, Any],
-        obj_pos: jax.Array,
-        obj_quat: jax.Array,
-        kp_true: jax.Array,
-        kp_goal: jax.Array,
-        qpos: jax.Array,
-    ) -> dict[str, jax.Array]:
+    def privileged_parts(self, data: mjx.Data, info: dict[str, Any]) -> dict[str, jax.Array]:
+        """The named quantities ``obs["privileged"]`` concatenates, in order: a pure
+        function of an env state's ``data`` and ``info`` (see :func:`privileged_layout`)."""
+        obj_pos, obj_quat = self.object_pose(data)
+        scale = info["params"]["object_scale"]
+        kp_true = obs_lib.keypoints_world(obj_pos, obj_quat, self._kp_local, scale)
+        kp_goal = obs_lib.keypoints_world(info["goal_pos"], info["goal_quat"], self._kp_local, 1.0)
+        qpos = self.joint_qpos(data)
         return {
             "object_pos": obj_pos,
             "object_quat": obj_quat,
@@ -485,26 +483,19 @@ class MjxTask:
 
 
 def privileged_layout(env: Any) -> dict[str, slice]:
-    """Name -> slice of ``obs["privileged"]`` for an env with ``_privileged_parts``."""
-    captured: dict[str, tuple[int, ...]] = {}
+    """Name -> slice of ``obs["privileged"]`` for an env with ``privileged_parts``."""
 
-    def parts_shapes(rng: jax.Array) -> None:
-        original = env._privileged_parts
+    names: list[str] = []
 
-        def spy(*args: Any, **kwargs: Any) -> dict[str, jax.Array]:
-            parts = original(*args, **kwargs)
-            captured.update({k: v.shape for k, v in parts.items()})
-            return parts
+    def parts(rng: jax.Array) -> tuple[jax.Array, ...]:
+        state = env.reset(rng)
+        named = env.privileged_parts(state.data, state.info)
+        names[:] = list(named)  # a tuple out: pytrees would sort a dict's keys
+        return tuple(named.values())
 
-        env._privileged_parts = spy
-        try:
-            env.reset(rng)
-        finally:
-            del env._privileged_parts
-
-    jax.eval_shape(parts_shapes, jax.random.PRNGKey(0))
+    shapes = [x.shape for x in jax.eval_shape(parts, jax.random.PRNGKey(0))]
     layout, start = {}, 0
-    for name, shape in captured.items():
+    for name, shape in zip(names, shapes, strict=True):
         size = int(np.prod(shape))
         layout[name] = slice(start, start + size)
         start += size

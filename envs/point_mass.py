@@ -159,9 +159,10 @@ class PointMass:
             data=data, obs=obs, reward=reward, done=done, metrics=metrics, info=info
         )
 
-    def _privileged_parts(
+    def privileged_parts(
         self, data: dict[str, jax.Array], info: dict[str, Any]
     ) -> dict[str, jax.Array]:
+        """The named quantities ``obs["privileged"]`` concatenates, in order."""
         return {
             "object_pos": data["pos"],
             "object_vel": data["vel"],
@@ -213,7 +214,7 @@ class PointMass:
             cloud = jp.concatenate([pts, gpts])
             cloud_mask = jp.concatenate([mask, jp.ones(pc.num_goal_points, bool)])
         proprio = obs_lib.noisy_proprio(k_prop, data["pos"], params["proprio_bias"], rc.observation)
-        parts = self._privileged_parts(data, info)
+        parts = self.privileged_parts(data, info)
         privileged = jp.concatenate([jp.ravel(v) for v in parts.values()])
         obs = {
             "privileged": privileged.astype(jp.float32),
