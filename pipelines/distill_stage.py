@@ -31,10 +31,10 @@ from distill.schedules import next_beta
 from envs import curriculum as cur_lib
 from envs import wrappers
 from envs.base import ArraySpec, headline_metric
-from pipelines import config_io, distributed, render, run_files, teacher_stage
+from pipelines import config_io, distributed, render, run_files, stage_loop, teacher_stage
 from pipelines import dataset as dataset_lib
 from pipelines.checkpoints import Checkpointer
-from pipelines.logs import MetricsLog, Progress
+from pipelines.logs import MetricsLog
 from student.networks import StudentConfig, StudentNetworks, make_networks, make_policy
 from teacher import evaluate as eval_lib
 from teacher import ppo
@@ -271,30 +271,27 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
     )
     ckpt = Checkpointer(stage_dir / "checkpoints")
     log = MetricsLog(stage_dir / "metrics.jsonl")
-    meta: dict[str, Any] = {"iteration": 0, "beta": 1.0, "student_success": 0.0}
-    if ckpt.latest_step() is not None:
-        ds, meta = ckpt.restore(ds)
-        log.truncate_after(int(meta["iteration"]))
-        if meta.get("finished") and (stage_dir / "eval.json").exists():
-            print(f"distill: already finished at iteration {meta['iteration']}; nothing to do")
-            return json.loads((stage_dir / "eval.json").read_text())
-        print(f"distill: resuming from iteration {meta['iteration']}")
+    ds, meta, done = stage_loop.resume("distill", stage_dir, ckpt, log, ds)
+    if done is not None:
+        return done
+    meta = meta or {"iteration": 0, "beta": 1.0, "student_success": 0.0}
     start = int(meta["iteration"])
     cursor = dataset_lib.Cursor.from_json(meta.get("dataset"))
     writer = _writer(run_dir, cfg, setup, ds, cursor)
     student_eval, teacher_eval = _evaluators(setup, cfg.eval_episodes)
-    n = cfg.eval_episodes
     key = jax.random.PRNGKey(ITERATION_EVAL_KEY)
-    teacher_ref = _teacher_reference(stage_dir, setup, cfg, teacher_eval, "eval", key, n)
+    teacher_ref = _teacher_reference(
+        stage_dir, setup, cfg, teacher_eval, "eval", key, cfg.eval_episodes
+    )
     provenance = _provenance(setup, run_dir)
-    progress = Progress(dcfg.iterations, start, "distill")
-    t_start = time.perf_counter()
-    beta, success = float(meta["beta"]), float(meta["student_success"])
-    i, finished = start, start >= dcfg.iterations
-    samples = dcfg.num_envs * dcfg.unroll_length
-    while i < dcfg.iterations:
-        beta = next_beta(dcfg.beta, i, beta, success, eval_lib.headline(teacher_ref))
-        t0 = time.perf_counter()
+    # the schedule's inputs: the last beta and the student's last evaluation (checkpointed)
+    sched = {"beta": float(meta["beta"]), "success": float(meta["student_success"])}
+
+    def step(ds: dagger_lib.DistillState, i: int) -> tuple[Any, dict[str, Any]]:
+        beta = next_beta(
+            dcfg.beta, i, sched["beta"], sched["success"], eval_lib.headline(teacher_ref)
+        )
+        sched["beta"] = beta
         ds, seq, metrics = setup.iteration(ds, jp.asarray(beta, jp.float32))
         if cfg.write_dataset:
             episodes = {k: v for k, v in seq.items() if not k.startswith("prefix_")}
@@ -304,59 +301,58 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
                 meta_i = {**provenance, "iteration": i, "beta": beta, "student_step": i}
                 writer.submit(episodes, meta_i)
         metrics = jax.device_get(metrics)
-        dt = time.perf_counter() - t0
-        i += 1
-        _check_finite(metrics, i, ckpt)
-        record: dict[str, Any] = {
-            "iteration": i,
-            "beta": beta,
-            "labelled_samples": i * samples,
-            "iteration_s": dt,
-            "samples_per_s": samples / dt,
-            **{k: float(v) for k, v in metrics.items() if k != "beta"},
-        }
-        if i == start + 1:
-            record["compile_s"] = dt
-        if cfg.eval_every and (i % cfg.eval_every == 0 or i == dcfg.iterations):
-            t1 = time.perf_counter()
-            res = eval_lib.summarize(
-                jax.device_get(student_eval(ds.params, key)), *setup.headline, table=False
-            )
-            success = res["headline"]
-            record.update({f"eval/{k}": v for k, v in res.items() if k != "headline_metric"})
-            record["eval_s"] = time.perf_counter() - t1
-            record["teacher/success_rate"] = teacher_ref["success_rate"]
-            record["teacher/headline"] = eval_lib.headline(teacher_ref)
-            record["gap"] = eval_lib.headline(teacher_ref) - success
-        out_of_time = cfg.max_minutes > 0 and time.perf_counter() - t_start > 60 * cfg.max_minutes
-        out_of_time = distributed.agree(out_of_time)  # every host stops at the same iteration
-        checkpoint = i == dcfg.iterations or out_of_time
-        checkpoint = checkpoint or (cfg.checkpoint_every and i % cfg.checkpoint_every == 0)
-        if checkpoint:
-            cursor = writer.wait() if writer is not None else cursor
-            record["dataset/episodes"] = cursor.episodes
-            finished = i == dcfg.iterations
-            meta = {
-                "iteration": i,
-                "beta": beta,
-                "student_success": success,
-                "dataset": cursor.to_json(),
-                "finished": finished,
-                "policy": policy_spec(setup),
-            }
-            ckpt.save(i, ds, meta, policy={"params": ds.params})
-        log.write(record)
-        progress.update(
-            1, beta=beta, samples_per_s=record["samples_per_s"], **{setup.headline[0]: success}
+        _check_finite(metrics, i + 1, ckpt)
+        record = {"beta": beta, "labelled_samples": (i + 1) * samples}
+        return ds, {**record, **{k: float(v) for k, v in metrics.items() if k != "beta"}}
+
+    def observe(ds: Any, i: int, eval_due: bool, record: dict[str, Any]) -> None:
+        if not eval_due:
+            return
+        t1 = time.perf_counter()
+        res = eval_lib.summarize(
+            jax.device_get(student_eval(ds.params, key)), *setup.headline, table=False
         )
-        if out_of_time:
-            break
-    progress.close()
+        sched["success"] = res["headline"]
+        record.update({f"eval/{k}": v for k, v in res.items() if k != "headline_metric"})
+        record["eval_s"] = time.perf_counter() - t1
+        record["teacher/success_rate"] = teacher_ref["success_rate"]
+        record["teacher/headline"] = eval_lib.headline(teacher_ref)
+        record["gap"] = eval_lib.headline(teacher_ref) - res["headline"]
+
+    def save(ds: Any, i: int, finished: bool, record: dict[str, Any]) -> None:
+        nonlocal cursor
+        cursor = writer.wait() if writer is not None else cursor
+        record["dataset/episodes"] = cursor.episodes
+        meta = {
+            "iteration": i,
+            "beta": sched["beta"],
+            "student_success": sched["success"],
+            "dataset": cursor.to_json(),
+            "finished": finished,
+            "policy": policy_spec(setup),
+        }
+        ckpt.save(i, ds, meta, policy={"params": ds.params})
+
+    def postfix(ds: Any, record: dict[str, Any]) -> dict[str, Any]:
+        out = {"beta": record["beta"], "samples_per_s": record["samples_per_s"]}
+        return {**out, setup.headline[0]: sched["success"]}
+
+    samples = dcfg.num_envs * dcfg.unroll_length
+    loop = stage_loop.LoopConfig(
+        name="distill",
+        total=dcfg.iterations,
+        eval_every=cfg.eval_every,
+        checkpoint_every=cfg.checkpoint_every,
+        max_minutes=cfg.max_minutes,
+        rate_key="samples_per_s",
+        work_per_iteration=samples,
+    )
+    end = stage_loop.run(loop, ds, start, log, step, save, observe, postfix)
     if writer is not None:
         writer.close()
-    if not finished:
-        print(f"distill: stopped at iteration {i}/{dcfg.iterations}; rerun the command to continue")
-        return {"finished": False, "iteration": i}
+    if not end.finished:
+        return {"finished": False, "iteration": end.iteration}
+    ds = end.state
     return final_evaluation(stage_dir, setup, ds, cfg, (student_eval, teacher_eval))
 
 

@@ -28,9 +28,9 @@ import envs
 from envs import curriculum as cur_lib
 from envs import wrappers
 from envs.base import headline_metric
-from pipelines import config_io, distributed, run_files
+from pipelines import config_io, run_files, stage_loop
 from pipelines.checkpoints import Checkpointer
-from pipelines.logs import MetricsLog, Progress
+from pipelines.logs import MetricsLog
 from teacher import evaluate as eval_lib
 from teacher import normalize as norm_lib
 from teacher import ppo
@@ -114,16 +114,10 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
     ts = ppo.shard_state(ppo.init_state(train_env, nets, cfg.ppo), mesh, cfg.ppo.num_envs)
     ckpt = Checkpointer(stage_dir / "checkpoints")
     log = MetricsLog(stage_dir / "metrics.jsonl")
-    start = 0
-    if ckpt.latest_step() is not None:
-        ts, meta = ckpt.restore(ts)
-        start = int(meta["iteration"])
-        log.truncate_after(start)
-        if meta.get("finished") and (stage_dir / "eval.json").exists():
-            print(f"teacher: already finished at iteration {start}; nothing to do")
-            return json.loads((stage_dir / "eval.json").read_text())
-        print(f"teacher: resuming from iteration {start} ({int(ts.env_steps)} env steps)")
-    total = cfg.ppo.num_iterations
+    ts, meta, done = stage_loop.resume("teacher", stage_dir, ckpt, log, ts)
+    if done is not None:
+        return done
+    start = int(meta["iteration"]) if meta else 0
     eval_env = _evaluation_env(cfg.env, env_cfg, base)
     evaluator = eval_lib.make_evaluator(
         eval_env, ppo.policy_factory(nets), cfg.eval_episodes, nets.initial_carry
@@ -133,61 +127,50 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
     collect_s = (
         _collection_seconds(train_env, nets, ts, cfg.ppo) if cfg.timing_breakdown else float("nan")
     )
-    progress = Progress(total, start, "teacher")
-    t_start = time.perf_counter()
-    compile_s = float("nan")
-    finished = start >= total
     last_eval: dict[str, float] = {}
-    i = start
-    while i < total:
-        t0 = time.perf_counter()
+
+    def step(ts: ppo.TrainState, i: int) -> tuple[ppo.TrainState, dict[str, Any]]:
         ts, metrics = iteration_fn(ts)
         metrics = jax.device_get(metrics)
-        dt = time.perf_counter() - t0
-        if i == start:
-            compile_s = dt  # first call: compile + one iteration
-        i += 1
         if not np.isfinite(metrics["policy_loss"]) or not np.isfinite(metrics["value_loss"]):
             raise FloatingPointError(
-                f"teacher stage: non-finite loss at iteration {i}; last good checkpoint kept "
-                f"(step {ckpt.latest_step()}); try a lower --ppo.learning-rate"
+                f"teacher stage: non-finite loss at iteration {i + 1}; last good checkpoint "
+                f"kept (step {ckpt.latest_step()}); try a lower --ppo.learning-rate"
             )
-        record: dict[str, Any] = {
-            "iteration": i,
-            "env_steps": int(ts.env_steps),
-            "iteration_s": dt,
-            "env_steps_per_s": cfg.ppo.steps_per_iteration / dt,
-            "collect_s": collect_s,
-            "update_s": dt - collect_s,
-            **{k: float(v) for k, v in metrics.items()},
-        }
-        if i == start + 1:
-            record["compile_s"] = compile_s
-        if cfg.eval_every and (i % cfg.eval_every == 0 or i == total):
+        return ts, {"env_steps": int(ts.env_steps), **{k: float(v) for k, v in metrics.items()}}
+
+    def observe(ts: ppo.TrainState, i: int, eval_due: bool, record: dict[str, Any]) -> None:
+        record.update(collect_s=collect_s, update_s=record["iteration_s"] - collect_s)
+        if eval_due:
             res = evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(10_000 + i))
-            last_eval = eval_lib.summarize(jax.device_get(res), headline, base.dt, table=False)
+            last_eval.update(
+                eval_lib.summarize(jax.device_get(res), headline, base.dt, table=False)
+            )
             record.update({f"eval/{k}": v for k, v in last_eval.items()})
-        log.write(record)
-        progress.update(
-            1,
-            steps=int(ts.env_steps),
-            sps=record["env_steps_per_s"],
-            **{headline: last_eval.get("headline", float("nan"))},
-            **({"level": int(ts.curriculum.level)} if has_curriculum else {}),
-        )
-        out_of_time = cfg.max_minutes > 0 and time.perf_counter() - t_start > 60 * cfg.max_minutes
-        out_of_time = distributed.agree(out_of_time)  # every host stops at the same iteration
-        if i == total or out_of_time or (cfg.checkpoint_every and i % cfg.checkpoint_every == 0):
-            finished = i == total
-            ckpt.save(i, ts, {"iteration": i, "env_steps": int(ts.env_steps), "finished": finished})
-        if out_of_time:
-            break
-    progress.close()
-    if not finished:
-        print(
-            f"teacher: stopped at iteration {i}/{total} (max_minutes); rerun the command to continue"
-        )
-        return {"finished": False, "iteration": i}
+
+    def save(ts: ppo.TrainState, i: int, finished: bool, record: dict[str, Any]) -> None:
+        ckpt.save(i, ts, {"iteration": i, "env_steps": int(ts.env_steps), "finished": finished})
+
+    def postfix(ts: ppo.TrainState, record: dict[str, Any]) -> dict[str, Any]:
+        out = {"steps": record["env_steps"], "sps": record["env_steps_per_s"]}
+        out[headline] = last_eval.get("headline", float("nan"))
+        if has_curriculum:
+            out["level"] = int(ts.curriculum.level)
+        return out
+
+    loop = stage_loop.LoopConfig(
+        name="teacher",
+        total=cfg.ppo.num_iterations,
+        eval_every=cfg.eval_every,
+        checkpoint_every=cfg.checkpoint_every,
+        max_minutes=cfg.max_minutes,
+        rate_key="env_steps_per_s",
+        work_per_iteration=cfg.ppo.steps_per_iteration,
+    )
+    end = stage_loop.run(loop, ts, start, log, step, save, observe, postfix)
+    if not end.finished:
+        return {"finished": False, "iteration": end.iteration}
+    ts = end.state
     return final_evaluation(run_dir, nets, ts, cfg, evaluator, eval_env, level_reached(base, ts))
 
 
