@@ -26,7 +26,7 @@ import jax.numpy as jp
 import numpy as np
 
 from envs.base import Env, State
-from pipelines import run_files
+from pipelines import config_io, run_files
 
 Frame = dict[str, Any]
 """Host data of one rendered step: ``step``, ``reward``, ``done``, ``metrics`` and the
@@ -150,8 +150,6 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, np.ndarray]:
 def save_episode(path: str | Path, record: dict[str, Any], task: str, env_config: Any) -> None:
     """Writes a recorded episode and the env it ran in (task, config) to one ``.npz``
     (the primary process only)."""
-    from pipelines import config_io
-
     env = json.dumps({"task": task, "config": config_io.to_dict(env_config)})
 
     def write(tmp: Path) -> None:
