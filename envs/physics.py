@@ -324,6 +324,10 @@ class HostSim:
         return out.reshape(lead + out.shape[1:])
 
 
+_HOSTS: dict[str, HostSim] = {}
+"""The host simulator of each :func:`host_key` in this process (the custom calls' targets)."""
+
+
 def host_key(model: mujoco.MjModel, n_substeps: int, param_shapes: dict[str, Any]) -> str:
     """A name for the host simulator of ``model``: equal in every process for an equal
     model, substeps and parameter layout (compiled programs refer to it; see
@@ -354,13 +358,13 @@ class MujocoPhysics:
         self.mj_model = mj_model
         self.sensor_model = with_pose_sensors(mj_model, xml, geoms=raycast)
         self.key = host_key(self.sensor_model, n_substeps, param_shapes)
-        step_fn = host_call.registered(f"{self.key}.step")
-        if step_fn is not None:  # an equal model in this process: share its host simulator
-            self.host = step_fn.__self__
+        if self.key in _HOSTS:  # an equal model in this process: share its host simulator
+            self.host = _HOSTS[self.key]
         else:
             self.host = HostSim(
                 self.sensor_model, n_substeps, idx, param_shapes, nthread or default_threads()
             )
+            _HOSTS[self.key] = self.host
             host_call.register(f"{self.key}.step", self.host.step)
             host_call.register(f"{self.key}.forward", self.host.forward)
         self.n_substeps = n_substeps

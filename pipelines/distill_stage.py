@@ -284,6 +284,7 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
         stage_dir, setup, cfg, teacher_eval, "eval", key, cfg.eval_episodes
     )
     provenance = _provenance(setup, run_dir)
+    spec = policy_spec(setup)  # checkpoint metadata: what load() builds the networks from
     # the schedule's inputs: the last beta and the student's last evaluation (checkpointed)
     sched = {"beta": float(meta["beta"]), "success": float(meta["student_success"])}
 
@@ -329,7 +330,7 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
             "student_success": sched["success"],
             "dataset": cursor.to_json(),
             "finished": finished,
-            "policy": policy_spec(setup),
+            "policy": spec,
         }
         ckpt.save(i, ds, meta, policy={"params": ds.params})
 

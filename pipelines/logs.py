@@ -26,6 +26,13 @@ def _clean(v: Any) -> Any:
     return f if math.isfinite(f) else None
 
 
+def _parse(line: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(line) if line else None
+    except json.JSONDecodeError:
+        return None
+
+
 class MetricsLog:
     """Appends one JSON object per line; can drop lines past a resumed step."""
 
@@ -48,11 +55,7 @@ class MetricsLog:
         """Removes records with ``step_key > step`` (written after the last checkpoint)."""
         if not self.writes or not self.path.exists():
             return
-        keep = [
-            ln
-            for ln in self.path.read_text().splitlines()
-            if ln and json.loads(ln)[self.step_key] <= step
-        ]
+        keep = [json.dumps(r) for r in self.read() if r[self.step_key] <= step]
         run_files.write_text(self.path, "".join(k + "\n" for k in keep))
 
     def write(self, record: dict[str, Any]) -> None:
@@ -69,9 +72,10 @@ class MetricsLog:
             self._tb.flush()
 
     def read(self) -> list[dict[str, Any]]:
+        """Every complete record; a line cut short by a kill (the last) is skipped."""
         if not self.path.exists():
             return []
-        return [json.loads(ln) for ln in self.path.read_text().splitlines() if ln]
+        return [r for r in map(_parse, self.path.read_text().splitlines()) if r is not None]
 
 
 class Progress:

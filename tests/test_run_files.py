@@ -38,3 +38,16 @@ def test_config_records_version_commit_and_refuses_a_different_config(tmp_path):
     with pytest.raises(ValueError, match="different teacher config"):
         run_files.write_config(tmp_path, "teacher", _Config(3), _Config(2), force=False)
     run_files.write_config(tmp_path, "teacher", _Config(3), _Config(2), force=True)
+
+
+def test_a_metrics_line_cut_by_a_kill_is_dropped_on_resume(tmp_path):
+    from pipelines.logs import MetricsLog
+
+    log = MetricsLog(tmp_path / "metrics.jsonl", tensorboard=False)
+    for i in (1, 2, 3):
+        log.write({"iteration": i, "loss": 0.5})
+    with log.path.open("a") as f:
+        f.write('{"iteration": 4, "lo')  # SIGKILL in the middle of a write
+    assert [r["iteration"] for r in log.read()] == [1, 2, 3]
+    log.truncate_after(2)  # resuming from the checkpoint of iteration 2
+    assert log.path.read_text() == '{"iteration": 1, "loss": 0.5}\n{"iteration": 2, "loss": 0.5}\n'
