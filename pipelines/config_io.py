@@ -61,21 +61,3 @@ def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
             value = raw
         out[key.strip()] = value
     return out
-
-
-def check_types(config: Any, prefix: str = "") -> None:
-    """Raises a one-line error if a field's value does not match its annotated type."""
-    hints = typing.get_type_hints(type(config))
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        name = f"{prefix}{f.name}"
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(value):
-            check_types(value, f"{name}.")
-            continue
-        expected = {int: int, float: (int, float), bool: bool, str: str}.get(tp)
-        if expected is None:
-            continue
-        ok = isinstance(value, expected) and not (tp in (int, float) and isinstance(value, bool))
-        if not ok:
-            raise ValueError(f"{name}={value!r}: expected {tp.__name__}")

@@ -28,8 +28,8 @@ import envs
 from distill import dagger as dagger_lib
 from distill import diagnostics
 from distill.schedules import next_beta
+from envs import checks, wrappers
 from envs import curriculum as cur_lib
-from envs import wrappers
 from envs.base import ArraySpec, headline_metric
 from pipelines import config_io, distributed, render, run_files, stage_loop, teacher_stage
 from pipelines import dataset as dataset_lib
@@ -81,7 +81,7 @@ class DistillStageConfig:
                 raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
         if self.dagger.beta.kind == "success_gated" and self.eval_every != 1:
             raise ValueError("eval_every: must be 1 with dagger.beta.kind='success_gated'")
-        config_io.check_types(self)
+        checks.check_types(self)
         self.dagger.validate()
 
     def student_config(self, aux_size: int, num_goal_points: int = 0) -> StudentConfig:

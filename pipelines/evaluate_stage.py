@@ -41,8 +41,8 @@ import jax.numpy as jp
 import numpy as np
 
 import envs
+from envs import checks, randomize
 from envs import curriculum as cur_lib
-from envs import randomize
 from envs.base import headline_metric
 from envs.mjx_task import ManipulationConfig
 from envs.randomize import RandomizationConfig
@@ -87,7 +87,7 @@ class EvaluateConfig:
 
     def validate(self) -> None:
         """Raises a one-line ``ValueError`` naming the first invalid field."""
-        config_io.check_types(self)
+        checks.check_types(self)
         if self.backend not in BACKEND_CHOICES:
             raise ValueError(
                 f"backend={self.backend!r}: allowed values are {list(BACKEND_CHOICES)}"

@@ -25,8 +25,8 @@ import jax
 import numpy as np
 
 import envs
+from envs import checks, wrappers
 from envs import curriculum as cur_lib
-from envs import wrappers
 from envs.base import headline_metric
 from pipelines import config_io, run_files, stage_loop
 from pipelines.checkpoints import Checkpointer
@@ -72,7 +72,7 @@ class TeacherStageConfig:
         for name in ("eval_episodes", "final_eval_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
-        config_io.check_types(self)
+        checks.check_types(self)
         self.ppo.validate()
         self.env_config().validate()
 
