@@ -7,7 +7,7 @@ into a keypoint student on the same task (``point_mass``, the distill stage's
 env config: the teacher's task with ``point_cloud.source=none``), with the same
 number of labelled samples (DAgger iterations x envs x steps, the ``tiny``
 preset's ``dagger`` settings: 10 x 64 x 40 = 25,600), then both students are
-evaluated with the SAME protocol: our ``teacher.evaluate.make_evaluator`` on the
+evaluated with the SAME protocol: our ``envs.evaluate.make_evaluator`` on the
 unwrapped env, deterministic student, ``--eval-episodes`` fresh randomized
 episodes from one fixed key (``teacher_stage.FINAL_EVAL_KEY`` in chunks of 64,
 the distill stage's final-evaluation episodes, identical for every row), success
@@ -146,8 +146,8 @@ import peer_brax_ppo as ppo_peer  # noqa: E402
 with contextlib.redirect_stdout(io.StringIO()):  # mujoco.mjx prints warp warnings
     import envs  # noqa: E402
 from distill.dagger import DAggerConfig  # noqa: E402
+from envs import evaluate as eval_lib  # noqa: E402
 from pipelines import distill_stage, presets, teacher_stage  # noqa: E402
-from teacher import evaluate as eval_lib  # noqa: E402
 from teacher import ppo  # noqa: E402
 
 TASK, PRESET = "point_mass", "tiny"

@@ -3,7 +3,7 @@
 Both sides train on the same ``envs`` task with the same budget and
 hyper-parameters (taken from ``pipelines/presets.py``: ``tiny`` for
 ``point_mass``, ``dclaw_valve_cpu`` for ``dclaw_valve``), then are evaluated
-with the SAME protocol: our ``teacher.evaluate.make_evaluator`` on the
+with the SAME protocol: our ``envs.evaluate.make_evaluator`` on the
 unwrapped env, deterministic actions, ``--eval-episodes`` fresh randomized
 episodes from one fixed key per seed (so both sides see identical episodes),
 success = ``metrics["success"]`` at the step the episode ends.
@@ -100,8 +100,8 @@ import numpy as np  # noqa: E402
 
 with contextlib.redirect_stdout(io.StringIO()):  # mujoco.mjx prints warp warnings
     import envs  # noqa: E402
+from envs import evaluate as eval_lib  # noqa: E402
 from pipelines import presets  # noqa: E402
-from teacher import evaluate as eval_lib  # noqa: E402
 from teacher.ppo import PPOConfig  # noqa: E402
 
 TASK_PRESETS = {"point_mass": "tiny", "dclaw_valve": "dclaw_valve_cpu"}

@@ -20,6 +20,7 @@ Observations are a dict with the same keys for every task:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
@@ -127,3 +128,22 @@ def headline_metric(env: Any) -> str:
 
 def zeros_like_metrics(metrics: Mapping[str, Any]) -> dict[str, jax.Array]:
     return {k: jp.zeros_like(v) for k, v in metrics.items()}
+
+
+def with_randomization(env: Any, randomization: Any) -> Any:
+    """``env`` (a task, not a wrapper) with another randomization config.
+
+    The contract that makes this cheap and sound: a task reads ``config.randomization``
+    only while its ``reset`` / ``step`` are traced; its model, observation layout and
+    sizes come from the other fields (the one exception, ``max_action_delay``, sizes
+    the action buffer and must stay a Python int). So the returned task shares the
+    built model, and the numeric fields of ``randomization`` may be JAX arrays: a
+    robustness sweep passes its value as an argument of one compiled evaluator
+    (:func:`envs.sweeps.make_sweep_evaluator`), as brax's ``randomization_fn(sys, rng)``
+    returns a modified system instead of rebuilding the env.
+    """
+    if hasattr(env, "unwrapped") or not hasattr(getattr(env, "config", None), "randomization"):
+        raise TypeError(f"with_randomization: {type(env).__name__} is not a randomized task")
+    task = copy.copy(env)
+    task.config = dataclasses.replace(env.config, randomization=randomization)
+    return task

@@ -122,13 +122,18 @@ class RandomizationConfig:
     camera: CameraRandomization = CameraRandomization()
 
 
-def disabled() -> RandomizationConfig:
-    """A config with every family switched off."""
+def disabled(cfg: RandomizationConfig | None = None) -> RandomizationConfig:
+    """Every family switched off: the defaults', or ``cfg``'s with its values kept.
+
+    Keeping the values matters to evaluation (``envs.conditions``, randomization
+    ``none``): the report shows what was switched off, not the defaults.
+    """
+    cfg = cfg if cfg is not None else RandomizationConfig()
     return RandomizationConfig(
-        physics=PhysicsRandomization(enabled=False),
-        observation=ObservationNoise(enabled=False),
-        unmodeled=UnmodeledEffects(enabled=False),
-        camera=CameraRandomization(enabled=False),
+        **{
+            f.name: dataclasses.replace(getattr(cfg, f.name), enabled=False)
+            for f in dataclasses.fields(cfg)
+        }
     )
 
 

@@ -3,7 +3,7 @@
 An ablation is a set of *arms* (config changes) trained for ``seeds`` seeds. Every arm's
 policy is evaluated on the same **held-out** randomized episodes (ranges wider than
 training) and on a **reality proxy** - a perturbed simulator none of the policies trained
-on (see :func:`pipelines.evaluate_stage.reality_proxy`). Results go to ``OUT/NAME.md``
+on (see :func:`envs.conditions.reality_proxy`). Results go to ``OUT/NAME.md``
 (mean ± std, median and sorted individual results, as in Dactyl's tables),
 ``OUT/NAME.csv`` and ``OUT/NAME.png``.
 

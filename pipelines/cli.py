@@ -182,13 +182,13 @@ class EvaluateCommand(EvaluateConfig):
 
 
 def run_evaluate(cmd: EvaluateCommand) -> None:
-    from pipelines import evaluate_stage
+    from pipelines import eval_table, evaluate_stage
 
     if not cmd.run_dir:
         raise ValueError("--run-dir: required (a run directory with a trained policy)")
     fields = {f.name: getattr(cmd, f.name) for f in dataclasses.fields(EvaluateConfig)}
     result = evaluate_stage.run(cmd.run_dir, EvaluateConfig(**fields))
-    print(evaluate_stage.format_table(result))
+    print(eval_table.format_table(result))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,13 +30,13 @@ from distill import diagnostics
 from distill.schedules import next_beta
 from envs import checks, wrappers
 from envs import curriculum as cur_lib
+from envs import evaluate as eval_lib
 from envs.base import ArraySpec, headline_metric
 from pipelines import config_io, distributed, render, run_files, stage_loop, teacher_stage
 from pipelines import dataset as dataset_lib
 from pipelines.checkpoints import Checkpointer
 from pipelines.logs import MetricsLog
 from student.networks import StudentConfig, StudentNetworks, make_networks, make_policy
-from teacher import evaluate as eval_lib
 from teacher import ppo
 
 STUDENTS = {"keypoints": "keypoints", "pointcloud": "point_cloud"}

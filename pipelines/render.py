@@ -51,7 +51,7 @@ def physics_fields(env: Env, state: State) -> dict[str, Any]:
     """The small part of ``state`` needed to draw it (not the whole ``mjx.Data``).
 
     Works on a batched state too (every leaf keeps its batch axis), so it can be the
-    ``record`` of :func:`teacher.evaluate.make_evaluator`.
+    ``record`` of :func:`envs.evaluate.make_evaluator`.
     """
     if _is_mjx(env):
         d = state.data
@@ -129,7 +129,7 @@ def rollout_frames(
 
 def recorded_frames(record: dict[str, Any]) -> list[Frame]:
     """Host frames of an evaluator's recorded episode (``{"first", "steps", "alive"}``, see
-    :func:`teacher.evaluate.make_evaluator` with ``record=physics_fields``)."""
+    :func:`envs.evaluate.make_evaluator` with ``record=physics_fields``)."""
     taken = int(np.sum(record["alive"]))
     steps = record["steps"]
     return [record["first"]] + [

@@ -27,11 +27,11 @@ import numpy as np
 import envs
 from envs import checks, wrappers
 from envs import curriculum as cur_lib
+from envs import evaluate as eval_lib
 from envs.base import headline_metric
 from pipelines import config_io, run_files, stage_loop
 from pipelines.checkpoints import Checkpointer
 from pipelines.logs import MetricsLog
-from teacher import evaluate as eval_lib
 from teacher import normalize as norm_lib
 from teacher import ppo
 from teacher.networks import TeacherNetworks, make_networks

@@ -12,8 +12,8 @@ import pytest
 import envs
 from distill.dagger import DAggerConfig
 from envs import curriculum, geometry, wrappers
+from envs import evaluate as eval_lib
 from envs.trifinger_cube import CUBE_HALF_SIZE
-from teacher import evaluate as eval_lib
 from teacher import ppo
 
 

@@ -12,12 +12,12 @@ from distill import buffer as buffer_lib
 from distill import dagger
 from distill.fit import LOSSES, action_loss
 from distill.schedules import BetaSchedule, next_beta
+from envs import evaluate as eval_lib
 from envs import wrappers
 from envs.point_mass import expert
 from pipelines import presets
 from student.networks import StudentConfig, make_networks
 from student.networks import make_policy as student_policy
-from teacher import evaluate as eval_lib
 from teacher import normalize as norm_lib
 from teacher import ppo
 from teacher.networks import make_policy as teacher_policy

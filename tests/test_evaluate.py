@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 import envs
+from envs import conditions as cond_lib
 from envs import geometry, randomize
+from envs import sweeps as sweep_lib
+from pipelines import eval_table, presets, teacher_stage
 from pipelines import evaluate_stage as ev
-from pipelines import presets, teacher_stage
 
 Cfg = ev.EvaluateConfig
 sample_params = jax.jit(randomize.sample_params, static_argnums=(1, 2))
@@ -63,8 +65,8 @@ def test_bad_config_values_give_one_line_errors(field, value):
 
 def test_none_disables_every_family_and_train_keeps_the_run_config():
     base = envs.default_config("point_mass")
-    assert ev.eval_env_config(base, "train") == base
-    none = ev.eval_env_config(base, "none")
+    assert cond_lib.eval_env_config(base, "train") == base
+    none = cond_lib.eval_env_config(base, "none")
     rc = none.randomization
     assert not any(getattr(rc, f.name).enabled for f in dataclasses.fields(rc))
     assert rc.physics.actuator_gain == base.randomization.physics.actuator_gain  # values kept
@@ -73,7 +75,7 @@ def test_none_disables_every_family_and_train_keeps_the_run_config():
 
 def test_heldout_ranges_contain_the_training_ranges_and_are_wider():
     train = envs.default_config("point_mass").randomization
-    held = ev.heldout(train)
+    held = cond_lib.heldout(train)
     for fam in ("physics", "observation", "unmodeled", "camera"):
         t, h = getattr(train, fam), getattr(held, fam)
         assert h.enabled
@@ -88,7 +90,7 @@ def test_heldout_ranges_contain_the_training_ranges_and_are_wider():
     assert held.physics.actuator_gain == pytest.approx((0.2, 2.2))  # lower end kept > 0
     assert held.unmodeled.max_action_delay == 2
     randomize.validate(held)
-    off = ev.heldout(randomize.disabled())
+    off = cond_lib.heldout(randomize.disabled())
     assert all(getattr(off, f.name).enabled for f in dataclasses.fields(off))
 
 
@@ -96,39 +98,39 @@ def test_heldout_ranges_contain_the_training_ranges_and_are_wider():
 
 
 def test_sweeps_available_per_task():
-    pm = ev.list_sweeps("point_mass")
+    pm = sweep_lib.list_sweeps("point_mass")
     assert {"object_mass", "actuator_gain", "action_delay", "keypoint_noise"} <= set(pm)
     assert not {"friction", "object_scale", "object_shape"} & set(pm)
-    assert "object_shape" in ev.list_sweeps("trifinger_cube")
-    assert "object_shape" in ev.list_sweeps("hand_cube")
-    assert "object_shape" not in ev.list_sweeps("dclaw_valve")
-    assert {"friction", "object_scale"} <= set(ev.list_sweeps("dclaw_valve"))
+    assert "object_shape" in sweep_lib.list_sweeps("trifinger_cube")
+    assert "object_shape" in sweep_lib.list_sweeps("hand_cube")
+    assert "object_shape" not in sweep_lib.list_sweeps("dclaw_valve")
+    assert {"friction", "object_scale"} <= set(sweep_lib.list_sweeps("dclaw_valve"))
     cfg = envs.default_config("point_mass")
-    assert [s.name for s in ev.resolve_sweeps("point_mass", cfg, ("all",))] == pm
+    assert [s.name for s in sweep_lib.resolve_sweeps("point_mass", cfg, ("all",))] == pm
     with pytest.raises(ValueError, match=r"'friction' does not apply to point_mass; valid") as e:
-        ev.resolve_sweeps("point_mass", cfg, ("friction",))
+        sweep_lib.resolve_sweeps("point_mass", cfg, ("friction",))
     assert "\n" not in str(e.value)
 
 
 def test_sweep_values_span_inside_to_outside_training():
-    mass = ev.SWEEPS["object_mass"].values(5)
+    mass = sweep_lib.SWEEPS["object_mass"].values(5)
     assert len(mass) == 5 and mass[0] == 0.5 and mass[-1] == 3.0
-    assert ev.SWEEPS["action_delay"].values(5) == [0, 1, 2, 3, 4]
-    assert ev.SWEEPS["action_delay"].values(3) == [0, 2, 4]
-    assert ev.SWEEPS["object_shape"].values(5) == ["cube", "cuboid", "sphere"]
+    assert sweep_lib.SWEEPS["action_delay"].values(5) == [0, 1, 2, 3, 4]
+    assert sweep_lib.SWEEPS["action_delay"].values(3) == [0, 2, 4]
+    assert sweep_lib.SWEEPS["object_shape"].values(5) == ["cube", "cuboid", "sphere"]
 
 
 def test_fixing_a_parameter_sets_its_range_and_keeps_the_rest():
     base = envs.default_config("point_mass")
-    fixed = ev.SWEEPS["object_mass"].apply(base, 2.0)
+    fixed = sweep_lib.SWEEPS["object_mass"].apply(base, 2.0)
     assert fixed.randomization.physics.object_mass == (2.0, 2.0)
     assert fixed.randomization.physics.actuator_gain == base.randomization.physics.actuator_gain
-    delay = ev.SWEEPS["action_delay"].apply(base, 3).randomization.unmodeled
+    delay = sweep_lib.SWEEPS["action_delay"].apply(base, 3).randomization.unmodeled
     assert (delay.min_action_delay, delay.max_action_delay) == (3, 3)
     assert delay.action_noise == base.randomization.unmodeled.action_noise
     # a family switched off is switched on with only the swept value non-nominal
-    none = ev.eval_env_config(base, "none")
-    ph = ev.SWEEPS["actuator_gain"].apply(none, 0.5).randomization.physics
+    none = cond_lib.eval_env_config(base, "none")
+    ph = sweep_lib.SWEEPS["actuator_gain"].apply(none, 0.5).randomization.physics
     assert ph.enabled and ph.actuator_gain == (0.5, 0.5) and ph.object_mass == (1.0, 1.0)
     assert ph.joint_limit == 0.0 and ph.gravity_tilt == 0.0
     p = sample_params(
@@ -189,7 +191,7 @@ def test_teacher_evaluation_writes_json_with_sweeps(teacher_dir):
             assert 0 <= r["success_rate"] <= 1 and 0 <= r["success_ci95"] <= 0.5
             assert "teacher_success_rate" not in r
     assert saved["compile_s"] > 0 and saved["eval_s"] >= saved["compile_s"]
-    table = ev.format_table(saved)
+    table = eval_table.format_table(saved)
     assert "actuator_gain" in table and "action_delay" in table and "success" in table
 
 
@@ -204,10 +206,11 @@ def test_traced_sweep_equals_a_rebuilt_env(teacher_dir):
     """Feeding the value through one compiled evaluator gives the episodes of a rebuilt env."""
     loaded = teacher_stage.load(teacher_dir)
     policy = ev._as_policy(loaded, "teacher")
-    sweep, value = ev.SWEEPS["actuator_gain"], 0.5
+    sweep, value = sweep_lib.SWEEPS["actuator_gain"], 0.5
     key = jax.random.PRNGKey(3)
     base = envs.make("point_mass", loaded.env_config)
-    traced = ev._traced_evaluator(base, sweep, policy, 8)(policy.params, key, np.float32(value))
+    fn = sweep_lib.make_sweep_evaluator(base, sweep, policy.factory, 8, policy.init_carry)
+    traced = fn(policy.params, key, np.float32(value))
     timer = ev._Timer()
     env = envs.make("point_mass", sweep.apply(loaded.env_config, value))
     rebuilt = ev._evaluate(env, policy, 8, key, timer)
@@ -250,7 +253,7 @@ def test_student_evaluation_reports_gap_and_action_error(teacher_dir, tmp_path):
     rows = result["robustness"]["object_mass"]
     assert len(rows) == 2 and all("teacher_success_rate" in r for r in rows)
     assert (run_dir / "eval" / "student_train.json").exists()
-    assert "teacher" in ev.format_table(result)
+    assert "teacher" in eval_table.format_table(result)
 
 
 # --------------------------------------------------------------------------- object shapes

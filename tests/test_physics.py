@@ -196,13 +196,14 @@ def test_same_seed_same_trajectory_on_the_c_backend():
 
 
 def test_evaluate_backend_option_switches_the_simulator_and_names_the_output():
+    from envs import conditions
     from pipelines import evaluate_stage
 
     cfg = envs.default_config("dclaw_valve")
-    assert evaluate_stage.on_backend(cfg, "mjx").backend == "mjx"
-    assert evaluate_stage.on_backend(cfg, "trained") is cfg
+    assert conditions.on_backend(cfg, "mjx").backend == "mjx"
+    assert conditions.on_backend(cfg, "trained") is cfg
     pm = envs.default_config("point_mass")  # no physics engine: unchanged
-    assert evaluate_stage.on_backend(pm, "mjx") is pm
+    assert conditions.on_backend(pm, "mjx") is pm
     with pytest.raises(ValueError, match=r"backend='bullet': allowed values are"):
         evaluate_stage.EvaluateConfig(backend="bullet").validate()
 

@@ -259,7 +259,7 @@ def _random_policy(obs, carry, key):
 def test_evaluator_records_its_first_episode_and_the_report_renders_it(
     tmp_path: Path, point_mass_env
 ) -> None:
-    from teacher import evaluate as eval_lib
+    from envs import evaluate as eval_lib
 
     env = point_mass_env
     record = lambda state: render.physics_fields(env, state)  # noqa: E731

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 import envs
+from envs import evaluate as eval_lib
 from envs import wrappers
 from pipelines import presets
 from pipelines.checkpoints import Checkpointer
-from teacher import evaluate as eval_lib
 from teacher import normalize as norm_lib
 from teacher import ppo
 from teacher.networks import NetworkConfig, make_networks, make_policy
