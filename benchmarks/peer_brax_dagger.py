@@ -200,7 +200,7 @@ class Setup:
 
 
 def make_setup(args: argparse.Namespace) -> Setup:
-    dcfg = dataclasses.replace(presets.get(PRESET).dagger, seed=args.seed)
+    dcfg = dataclasses.replace(presets.get(PRESET).distill.dagger, seed=args.seed)
     for name in ("iterations", "num_envs", "unroll_length"):
         if getattr(args, name):
             dcfg = dataclasses.replace(dcfg, **{name: getattr(args, name)})

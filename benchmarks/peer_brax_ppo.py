@@ -148,9 +148,9 @@ class Setup:
 def make_setup(args: argparse.Namespace) -> Setup:
     preset_name = TASK_PRESETS[args.task]
     preset = presets.get(preset_name)
-    if preset.env != args.task:
-        raise ValueError(f"preset {preset_name} is for {preset.env}, not {args.task}")
-    cfg = dataclasses.replace(preset.ppo, seed=args.seed)
+    if preset.teacher.env != args.task:
+        raise ValueError(f"preset {preset_name} is for {preset.teacher.env}, not {args.task}")
+    cfg = dataclasses.replace(preset.teacher.ppo, seed=args.seed)
     if args.num_timesteps:
         cfg = dataclasses.replace(cfg, num_timesteps=args.num_timesteps)
     unsupported = {

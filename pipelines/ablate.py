@@ -186,10 +186,8 @@ class AblateConfig:
 
 def _stage_configs(cfg: AblateConfig, arm: Arm, seed: int) -> tuple[Any, Any]:
     """(teacher, distill) stage configs of ``arm`` for ``seed``."""
-    preset = presets.get(cfg.preset or presets.default_for(cfg.task))
-    if preset.env != cfg.task:
-        preset = dataclasses.replace(preset, env=cfg.task, env_overrides=())
-    teacher, distill = preset.teacher_config(), preset.distill_config()
+    preset = presets.for_task(cfg.task, cfg.preset)
+    teacher, distill = preset.teacher, preset.distill
     env_overrides = (*cfg.env_overrides, *(f"{k}={v!r}" for k, v in arm.env))
     teacher = dataclasses.replace(
         teacher, env_overrides=(*teacher.env_overrides, *env_overrides), eval_every=0

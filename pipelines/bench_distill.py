@@ -28,6 +28,7 @@ from distill import dagger
 from envs import wrappers
 from pipelines import presets
 from pipelines.bench import machine, timed, validate_common, write_results
+from pipelines.run_pipeline import RunConfig
 from student.networks import make_networks, make_policy
 from teacher import normalize as norm_lib
 from teacher.networks import make_networks as teacher_networks
@@ -58,10 +59,10 @@ class BenchDistillConfig:
             raise ValueError(f"unroll_length={self.unroll_length}: must be >= 1")
 
 
-def _teacher(base: Any, preset: presets.Preset) -> Any:
-    nets = teacher_networks(preset.ppo.network, base.observation_spec, base.action_size)
+def _teacher(base: Any, preset: RunConfig) -> Any:
+    nets = teacher_networks(preset.teacher.ppo.network, base.observation_spec, base.action_size)
     params = nets.init(jax.random.PRNGKey(1), base.observation_spec)
-    network = preset.ppo.network
+    network = preset.teacher.ppo.network
     stats = norm_lib.init_stats(base.observation_spec, (*network.actor_keys, *network.critic_keys))
     return teacher_policy(nets, params, lambda o: norm_lib.normalize(stats, o), True)
 
@@ -98,10 +99,10 @@ def bench_task(name: str, batch: int, cfg: BenchDistillConfig) -> dict[str, Any]
         config = envs.with_overrides(config, {"point_cloud.source": "none"})
     base = envs.make(name, config)
     dcfg = dataclasses.replace(
-        preset.dagger,
+        preset.distill.dagger,
         num_envs=batch,
         unroll_length=cfg.unroll_length,
-        student=dataclasses.replace(preset.dagger.student, modality=modality),
+        student=dataclasses.replace(preset.distill.dagger.student, modality=modality),
     )
     env = wrappers.wrap_for_training(base, batch)
     nets = make_networks(dcfg.student, base.observation_spec, base.action_size)

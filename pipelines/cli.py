@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import tyro
 
+from pipelines import presets
 from pipelines.ablate import AblateConfig
 from pipelines.bench import BenchEnvsConfig
 from pipelines.bench_distill import BenchDistillConfig
@@ -270,30 +271,36 @@ COMMANDS: dict[str, tuple[type, Callable[[Any], None]]] = {
 }
 
 
-def _peek(argv: list[str], flag: str) -> str | None:
-    for i, a in enumerate(argv):
-        if a == flag and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith(flag + "="):
-            return a.split("=", 1)[1]
-    return None
+@dataclasses.dataclass(frozen=True)
+class PresetChoice:
+    """The options that choose a training command's defaults; read first, by tyro."""
+
+    preset: str | None = None
+    env: str | None = None
+    run_dir: str = ""
 
 
-def _default(name: str, argv: list[str]) -> Any:
-    """Defaults of a command, taken from ``--preset`` (or the task's default preset)."""
+def _default(name: str, args: list[str]) -> Any:
+    """Defaults of a command: its ``--preset`` (or the task's own preset), as plain configs.
+
+    A first tyro pass reads only ``--preset``, ``--env`` and ``--run-dir`` (everything else,
+    ``--help`` included, is left for the full parse); the chosen preset then becomes the
+    defaults of the command's dataclass, so flags override the preset field by field.
+    """
     if name not in ("teacher", "distill", "run"):
         return None
-    from pipelines import presets, run_pipeline
-
+    choice, _ = tyro.cli(
+        PresetChoice, args=args, add_help=False, return_unknown_args=True, console_outputs=False
+    )
     if name == "run":
-        preset_name = _peek(argv, "--preset") or "quickstart"
-        return RunCommand(**_fields(run_pipeline.from_preset(preset_name)), preset=preset_name)
-    env = _peek(argv, "--env") or _run_dir_env(_peek(argv, "--run-dir")) or "dclaw_valve"
-    preset_name = _peek(argv, "--preset") or presets.default_for(env)
-    preset = presets.get(preset_name)
+        preset_name = choice.preset or "quickstart"
+        return RunCommand(**_fields(presets.get(preset_name)), preset=preset_name)
+    env = choice.env or _run_dir_env(choice.run_dir) or "dclaw_valve"
+    preset_name = choice.preset or presets.default_for(env)
+    preset = presets.for_task(env, preset_name) if choice.env else presets.get(preset_name)
     if name == "distill":
-        return DistillCommand(**_fields(preset.distill_config()), preset=preset_name)
-    return TeacherCommand(**_fields(preset.teacher_config()), preset=preset_name)
+        return DistillCommand(**_fields(preset.distill), preset=preset_name)
+    return TeacherCommand(**_fields(preset.teacher), preset=preset_name)
 
 
 def _fields(config: Any) -> dict[str, Any]:

@@ -1,8 +1,10 @@
-"""Tuned per-task presets, all in one place.
+"""Tuned per-task presets, all in one place: each one is a plain :class:`RunConfig`.
 
-A preset names a task, its env overrides and the PPO settings of its teacher.
-``*_cpu`` presets finish in minutes on 2 CPU cores; ``*_gpu`` presets are sized
-for one H100-class GPU.
+A preset is the whole ``dexdistill run`` config (teacher, distill and evaluate stage
+configs); ``dexdistill teacher`` / ``distill`` take its stage sections. Flags given on the
+command line override a preset's fields. ``*_cpu`` presets finish in minutes on 2 CPU
+cores; ``*_gpu`` presets are sized for one H100-class GPU. :data:`DESCRIPTIONS` says what
+each is for.
 """
 
 from __future__ import annotations
@@ -11,228 +13,193 @@ import dataclasses
 from typing import Any
 
 from distill.dagger import DAggerConfig
+from pipelines.distill_stage import DistillStageConfig
+from pipelines.evaluate_stage import EvaluateConfig
+from pipelines.run_pipeline import RunConfig
+from pipelines.teacher_stage import TeacherStageConfig
 from teacher.networks import NetworkConfig
 from teacher.ppo import PPOConfig
-
-
-@dataclasses.dataclass(frozen=True)
-class Preset:
-    """A named, tuned starting point for a run."""
-
-    env: str
-    ppo: PPOConfig
-    env_overrides: tuple[tuple[str, Any], ...] = ()
-    dagger: DAggerConfig = DAggerConfig()
-    """Distillation settings (``dexdistill distill``)."""
-    student: str = "keypoints"
-    """``keypoints`` or ``pointcloud``: the student ``dexdistill run`` distills."""
-    teacher_eval_every: int = 50
-    student_eval_every: int = 1
-    """Evaluate the student every this many DAgger iterations (and after the last)."""
-    eval_episodes: int = 64
-    final_eval_episodes: int = 256
-    timing_breakdown: bool = True
-    """Time one rollout alone (one more compile) to split teacher time into collect/update."""
-    description: str = ""
-
-    def env_override_strings(self) -> tuple[str, ...]:
-        return tuple(f"{k}={v!r}" for k, v in self.env_overrides)
-
-    def teacher_config(self) -> Any:
-        """The ``dexdistill teacher`` settings of this preset."""
-        from pipelines.teacher_stage import TeacherStageConfig
-
-        return TeacherStageConfig(
-            env=self.env,
-            env_overrides=self.env_override_strings(),
-            ppo=self.ppo,
-            eval_every=self.teacher_eval_every,
-            eval_episodes=self.eval_episodes,
-            final_eval_episodes=self.final_eval_episodes,
-            timing_breakdown=self.timing_breakdown,
-        )
-
-    def distill_config(self) -> Any:
-        """The ``dexdistill distill`` settings of this preset."""
-        from pipelines.distill_stage import DistillStageConfig
-
-        return DistillStageConfig(
-            student=self.student,
-            dagger=self.dagger,
-            eval_every=self.student_eval_every,
-            eval_episodes=self.eval_episodes,
-            final_eval_episodes=self.final_eval_episodes,
-        )
-
 
 _SMALL_NET = NetworkConfig(actor_hidden=(64, 64), critic_hidden=(128, 128))
 _MID_NET = NetworkConfig(actor_hidden=(128, 128), critic_hidden=(256, 256))
 _GPU_NET = NetworkConfig(actor_hidden=(256, 256, 128), critic_hidden=(512, 256, 128))
 
 
-def _manipulation_cpu(
-    env: str, overrides: tuple[tuple[str, Any], ...], steps: int, description: str
-) -> Preset:
-    """The CPU preset shared by the cube tasks: 256 envs on MuJoCo C, curricula in ``overrides``."""
-    return Preset(
-        env=env,
-        env_overrides=overrides,
-        ppo=PPOConfig(
-            num_timesteps=steps,
-            num_envs=256,
-            unroll_length=16,
-            num_minibatches=4,
-            num_epochs=4,
-            learning_rate=3e-4,
-            lr_schedule="linear",
-            discount=0.99,
-            entropy_cost=3e-3,
-            network=_MID_NET,
-        ),
-        # 20 iterations stopped a trifinger student mid-climb (0.82x its teacher); 60: 1.06x
-        dagger=DAggerConfig(iterations=60, num_envs=128, unroll_length=40, capacity=4096),
-        teacher_eval_every=100,
-        student_eval_every=4,
-        eval_episodes=64,
-        final_eval_episodes=128,
-        timing_breakdown=False,
-        description=description,
+def _overrides(*items: tuple[str, Any]) -> tuple[str, ...]:
+    """Env overrides as the stage configs store them (``KEY=VALUE`` strings)."""
+    return tuple(f"{k}={v!r}" for k, v in items)
+
+
+def _run(teacher: TeacherStageConfig, distill: DistillStageConfig | None = None) -> RunConfig:
+    """A preset from its two training stages; the final evaluation matches their size."""
+    distill = distill if distill is not None else DistillStageConfig()
+    return RunConfig(
+        teacher=teacher,
+        distill=distill,
+        evaluate=EvaluateConfig(episodes=distill.final_eval_episodes),
     )
 
 
-PRESETS: dict[str, Preset] = {
-    "tiny": Preset(
-        env="point_mass",
-        ppo=PPOConfig(
-            num_timesteps=150_000,
-            num_envs=64,
-            unroll_length=10,
-            num_minibatches=4,
-            num_epochs=4,
-            learning_rate=3e-4,
-            discount=0.95,
-            network=_SMALL_NET,
+def _point_mass(timesteps: int, iterations: int, final_episodes: int) -> RunConfig:
+    """The point_mass presets (tests, smoke runs): seconds to minutes on a CPU."""
+    return _run(
+        TeacherStageConfig(
+            env="point_mass",
+            ppo=PPOConfig(
+                num_timesteps=timesteps,
+                num_envs=64,
+                unroll_length=10,
+                num_minibatches=4,
+                num_epochs=4,
+                learning_rate=3e-4,
+                discount=0.95,
+                network=_SMALL_NET,
+            ),
+            final_eval_episodes=final_episodes,
         ),
-        dagger=DAggerConfig(iterations=10, num_envs=64, unroll_length=40, capacity=1024),
-        description="point_mass, learned in ~15 s on a CPU (tests, smoke runs)",
-    ),
-    "smoke": Preset(
-        env="point_mass",
-        ppo=PPOConfig(
-            num_timesteps=64 * 10 * 100,
-            num_envs=64,
-            unroll_length=10,
-            num_minibatches=4,
-            num_epochs=4,
-            learning_rate=3e-4,
-            discount=0.95,
-            network=_SMALL_NET,
+        DistillStageConfig(
+            dagger=DAggerConfig(
+                iterations=iterations, num_envs=64, unroll_length=40, capacity=1024
+            ),
+            final_eval_episodes=final_episodes,
         ),
-        dagger=DAggerConfig(iterations=6, num_envs=64, unroll_length=40, capacity=1024),
-        teacher_eval_every=50,
-        eval_episodes=64,
-        final_eval_episodes=64,
-        description="the whole pipeline in ~1-2 minutes on a CPU (tests, CI notebooks)",
-    ),
-    "dclaw_valve_cpu": Preset(
-        env="dclaw_valve",
-        ppo=PPOConfig(
-            num_timesteps=3_000_000,
-            num_envs=128,
-            unroll_length=10,
-            num_minibatches=4,
-            num_epochs=4,
-            learning_rate=3e-4,
-            discount=0.97,
-            network=_SMALL_NET,
-        ),
-        dagger=DAggerConfig(iterations=20, num_envs=64, unroll_length=40, capacity=2048),
-        description="valve turning on 2 CPU cores in <= 10 minutes",
-    ),
-    "quickstart": Preset(
-        env="dclaw_valve",
-        ppo=PPOConfig(
-            num_timesteps=4_500_000,
-            num_envs=256,
-            unroll_length=10,
-            num_minibatches=4,
-            num_epochs=4,
-            learning_rate=3e-4,
-            lr_schedule="linear",
-            discount=0.97,
-            entropy_cost=0.01,
-            network=_SMALL_NET,
-        ),
-        dagger=DAggerConfig(iterations=16, num_envs=128, unroll_length=20, capacity=2048),
-        teacher_eval_every=100,
-        student_eval_every=2,
-        eval_episodes=64,
+    )
+
+
+def _manipulation_cpu(env: str, overrides: tuple[str, ...], steps: int) -> RunConfig:
+    """The CPU preset shared by the cube tasks: 256 envs on MuJoCo C, curricula in ``overrides``."""
+    ppo = PPOConfig(
+        num_timesteps=steps,
+        num_envs=256,
+        unroll_length=16,
+        num_minibatches=4,
+        num_epochs=4,
+        learning_rate=3e-4,
+        lr_schedule="linear",
+        discount=0.99,
+        entropy_cost=3e-3,
+        network=_MID_NET,
+    )
+    teacher = TeacherStageConfig(
+        env=env,
+        env_overrides=overrides,
+        ppo=ppo,
+        eval_every=100,
         final_eval_episodes=128,
         timing_breakdown=False,
-        description="dexdistill run's default: valve teacher + keypoint GRU student, <= 10 min on 2 cores",
-    ),
-    "dclaw_valve_gpu": Preset(
-        env="dclaw_valve",
-        ppo=PPOConfig(
-            num_timesteps=50_000_000,
-            num_envs=4096,
-            unroll_length=16,
-            num_minibatches=8,
-            num_epochs=4,
-            learning_rate=3e-4,
-            discount=0.97,
-            network=_GPU_NET,
+    )
+    distill = DistillStageConfig(
+        # 20 iterations stopped a trifinger student mid-climb (0.82x its teacher); 60: 1.06x
+        dagger=DAggerConfig(iterations=60, num_envs=128, unroll_length=40, capacity=4096),
+        eval_every=4,
+        final_eval_episodes=128,
+    )
+    return _run(teacher, distill)
+
+
+def _gpu(env: str, overrides: tuple[str, ...], steps: int, num_envs: int = 8192) -> RunConfig:
+    """A GPU preset: thousands of envs on MJX, the CPU presets' models and curricula."""
+    ppo = PPOConfig(
+        num_timesteps=steps,
+        num_envs=num_envs,
+        unroll_length=16,
+        num_minibatches=8,
+        num_epochs=5,
+        learning_rate=3e-4,
+        lr_schedule="kl_adaptive",
+        discount=0.99,
+        entropy_cost=1e-3,
+        network=_GPU_NET,
+    )
+    return _run(TeacherStageConfig(env=env, env_overrides=overrides, ppo=ppo))
+
+
+_VALVE_GPU = PPOConfig(
+    num_timesteps=50_000_000,
+    num_envs=4096,
+    unroll_length=16,
+    num_minibatches=8,
+    num_epochs=4,
+    learning_rate=3e-4,
+    discount=0.97,
+    network=_GPU_NET,
+)
+
+_TRIFINGER = _overrides(("curriculum.enabled", True))
+_HAND = _overrides(("goal_mode", "yaw"), ("curriculum.enabled", True))
+
+PRESETS: dict[str, RunConfig] = {
+    "tiny": _point_mass(150_000, iterations=10, final_episodes=256),
+    "smoke": _point_mass(64 * 10 * 100, iterations=6, final_episodes=64),
+    "dclaw_valve_cpu": _run(
+        TeacherStageConfig(
+            env="dclaw_valve",
+            ppo=PPOConfig(
+                num_timesteps=3_000_000,
+                num_envs=128,
+                unroll_length=10,
+                num_minibatches=4,
+                num_epochs=4,
+                learning_rate=3e-4,
+                discount=0.97,
+                network=_SMALL_NET,
+            ),
+        ),
+        DistillStageConfig(
+            dagger=DAggerConfig(iterations=20, num_envs=64, unroll_length=40, capacity=2048)
         ),
     ),
-    "trifinger_cube_cpu": _manipulation_cpu(
-        "trifinger_cube",
-        (("curriculum.enabled", True),),
-        30_000_000,
-        "trifinger_cube with the floor -> lifted -> pose curriculum on 2 CPU cores "
-        "(teacher <= 60 min)",
-    ),
-    "hand_cube_cpu": _manipulation_cpu(
-        "hand_cube",
-        (("goal_mode", "yaw"), ("curriculum.enabled", True)),
-        12_000_000,
-        "hand_cube, yaw goals with the rotation curriculum on 2 CPU cores (teacher <= 60 min)",
-    ),
-    "trifinger_cube_gpu": Preset(
-        env="trifinger_cube",
-        env_overrides=(("curriculum.enabled", True),),
-        ppo=PPOConfig(
-            num_timesteps=200_000_000,
-            num_envs=8192,
-            unroll_length=16,
-            num_minibatches=8,
-            num_epochs=5,
-            learning_rate=3e-4,
-            lr_schedule="kl_adaptive",
-            discount=0.99,
-            entropy_cost=1e-3,
-            network=_GPU_NET,
+    "quickstart": _run(
+        TeacherStageConfig(
+            env="dclaw_valve",
+            ppo=PPOConfig(
+                num_timesteps=4_500_000,
+                num_envs=256,
+                unroll_length=10,
+                num_minibatches=4,
+                num_epochs=4,
+                learning_rate=3e-4,
+                lr_schedule="linear",
+                discount=0.97,
+                entropy_cost=0.01,
+                network=_SMALL_NET,
+            ),
+            eval_every=100,
+            final_eval_episodes=128,
+            timing_breakdown=False,
+        ),
+        DistillStageConfig(
+            dagger=DAggerConfig(iterations=16, num_envs=128, unroll_length=20, capacity=2048),
+            eval_every=2,
+            final_eval_episodes=128,
         ),
     ),
-    "hand_cube_gpu": Preset(
-        env="hand_cube",
-        env_overrides=(("curriculum.enabled", True),),
-        ppo=PPOConfig(
-            num_timesteps=300_000_000,
-            num_envs=8192,
-            unroll_length=16,
-            num_minibatches=8,
-            num_epochs=5,
-            learning_rate=3e-4,
-            lr_schedule="kl_adaptive",
-            discount=0.99,
-            entropy_cost=1e-3,
-            network=_GPU_NET,
-        ),
-    ),
+    "dclaw_valve_gpu": _run(TeacherStageConfig(env="dclaw_valve", ppo=_VALVE_GPU)),
+    "trifinger_cube_cpu": _manipulation_cpu("trifinger_cube", _TRIFINGER, 30_000_000),
+    "hand_cube_cpu": _manipulation_cpu("hand_cube", _HAND, 24_000_000),
+    "trifinger_cube_gpu": _gpu("trifinger_cube", _TRIFINGER, 200_000_000),
+    "hand_cube_gpu": _gpu("hand_cube", _HAND, 300_000_000),
+}
+"""Every preset by name (``dexdistill run --preset NAME``)."""
+
+DESCRIPTIONS: dict[str, str] = {
+    "tiny": "point_mass, learned in ~15 s on a CPU (tests, smoke runs)",
+    "smoke": "the whole pipeline in ~1-2 minutes on a CPU (tests, CI notebooks)",
+    "dclaw_valve_cpu": "valve turning on 2 CPU cores in <= 10 minutes",
+    "quickstart": "dexdistill run's default: valve teacher + keypoint GRU student, "
+    "<= 10 min on 2 cores",
+    "dclaw_valve_gpu": "valve turning on one GPU",
+    "trifinger_cube_cpu": "trifinger_cube with the floor -> lifted -> pose curriculum on "
+    "2 CPU cores (teacher <= 60 min)",
+    "hand_cube_cpu": "hand_cube, yaw goals with the rotation curriculum on 2 CPU cores "
+    "(teacher <= 60 min)",
+    "trifinger_cube_gpu": "trifinger_cube with its curriculum on one GPU (8192 envs)",
+    "hand_cube_gpu": "hand_cube, yaw goals with the rotation curriculum on one GPU (8192 envs)",
 }
 
 
-def get(name: str) -> Preset:
+def get(name: str) -> RunConfig:
+    """The preset ``name``; a one-line error lists the available ones."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; available: {sorted(PRESETS)}")
     return PRESETS[name]
@@ -244,3 +211,16 @@ def default_for(env: str) -> str:
         if name in PRESETS:
             return name
     return f"{env}_gpu" if f"{env}_gpu" in PRESETS else "tiny"
+
+
+def for_task(env: str, name: str | None = None) -> RunConfig:
+    """Preset ``name`` (default: ``env``'s own) with its teacher set to task ``env``.
+
+    A preset of another task keeps its training settings and drops that task's env
+    overrides (``--preset quickstart --env point_mass``).
+    """
+    preset = get(name or default_for(env))
+    if preset.teacher.env == env:
+        return preset
+    teacher = dataclasses.replace(preset.teacher, env=env, env_overrides=())
+    return dataclasses.replace(preset, teacher=teacher)

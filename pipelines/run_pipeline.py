@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipelines import presets, run_files
+from pipelines import distill_stage, evaluate_stage, report, run_files, teacher_stage
 from pipelines.distill_stage import DistillStageConfig
 from pipelines.evaluate_stage import EvaluateConfig
 from pipelines.teacher_stage import TeacherStageConfig
@@ -39,16 +39,6 @@ class RunConfig:
         self.evaluate.validate()
 
 
-def from_preset(name: str) -> RunConfig:
-    """The run settings of preset ``name``."""
-    preset = presets.get(name)
-    return RunConfig(
-        teacher=preset.teacher_config(),
-        distill=preset.distill_config(),
-        evaluate=EvaluateConfig(episodes=preset.final_eval_episodes),
-    )
-
-
 def _timed(log: dict[str, Any], name: str, fn: Any) -> Any:
     t0 = time.perf_counter()
     out = fn()
@@ -62,8 +52,6 @@ def _write_log(run_dir: Path, log: dict[str, Any]) -> None:
 
 def run(run_dir: str | Path, cfg: RunConfig, force: bool = False) -> dict[str, Any]:
     """Runs every stage in ``run_dir`` (skipping finished ones); returns the report summary."""
-    from pipelines import distill_stage, evaluate_stage, report, teacher_stage
-
     cfg.validate()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -152,7 +152,7 @@ def test_every_arm_gives_valid_stage_configs_on_the_preset(preset, tmp_path):
     """Each arm's teacher and distill configs validate before anything trains (the
     success-gated arm once crashed mid-ablation on the quickstart, which evaluates every 2
     iterations while the gate needs every one)."""
-    task = presets.get(preset).env
+    task = presets.get(preset).teacher.env
     for name in ("memory", "dagger", "loss", "randomization"):
         cfg = ablate.AblateConfig(name=name, task=task, preset=preset, out=str(tmp_path))
         for arm in ablate.arms(name, task):

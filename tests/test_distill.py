@@ -79,7 +79,7 @@ def test_beta_schedules():
 
 @pytest.fixture(scope="module")
 def tiny_teacher():
-    cfg = presets.get("tiny").ppo
+    cfg = presets.get("tiny").teacher.ppo
     base = envs.make("point_mass")
     env = wrappers.wrap_for_training(base, cfg.num_envs)
     nets, iteration = ppo.build(env, cfg)

@@ -32,7 +32,7 @@ def teacher_dir(tmp_path_factory) -> Path:
     preset = presets.get("tiny")
     cfg = teacher_stage.TeacherStageConfig(
         env="point_mass",
-        ppo=dataclasses.replace(preset.ppo, num_timesteps=64 * 10 * 40),
+        ppo=dataclasses.replace(preset.teacher.ppo, num_timesteps=64 * 10 * 40),
         eval_every=0,
         final_eval_episodes=32,
         timing_breakdown=False,
@@ -88,7 +88,7 @@ def _args(run_dir: Path) -> list[str]:
 def _config() -> distill_stage.DistillStageConfig:
     return distill_stage.DistillStageConfig(
         dagger=dataclasses.replace(
-            presets.get("tiny").dagger, iterations=ITERATIONS, num_envs=16, unroll_length=20
+            presets.get("tiny").distill.dagger, iterations=ITERATIONS, num_envs=16, unroll_length=20
         ),
         eval_episodes=16,
         final_eval_episodes=32,

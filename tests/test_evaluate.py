@@ -29,7 +29,7 @@ def teacher_dir(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("eval_teacher")
     cfg = teacher_stage.TeacherStageConfig(
         env="point_mass",
-        ppo=dataclasses.replace(presets.get("tiny").ppo, num_timesteps=64 * 10 * 20),
+        ppo=dataclasses.replace(presets.get("tiny").teacher.ppo, num_timesteps=64 * 10 * 20),
         eval_every=0,
         final_eval_episodes=16,
         timing_breakdown=False,
@@ -237,7 +237,7 @@ def test_student_evaluation_reports_gap_and_action_error(teacher_dir, tmp_path):
     shutil.copytree(teacher_dir, run_dir)
     dcfg = distill_stage.DistillStageConfig(
         dagger=dataclasses.replace(
-            presets.get("tiny").dagger, iterations=2, num_envs=16, unroll_length=20
+            presets.get("tiny").distill.dagger, iterations=2, num_envs=16, unroll_length=20
         ),
         eval_episodes=8,
         final_eval_episodes=8,

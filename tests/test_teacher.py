@@ -93,7 +93,7 @@ def test_actor_cannot_read_keys_it_was_not_given():
 @pytest.mark.parametrize("distribution", ["tanh_normal", "discrete"])
 def test_tiny_task_is_learned_in_under_a_minute(distribution):
     preset = presets.get("tiny")
-    cfg = preset.ppo
+    cfg = preset.teacher.ppo
     cfg = ppo.PPOConfig(
         **{
             **cfg.__dict__,
@@ -237,7 +237,7 @@ def _recurrent_cfg(actor_memory="gru", critic_memory="none", memory_size=64, **p
         critic_memory=critic_memory,
         memory_size=memory_size,
     )
-    return dataclasses.replace(presets.get("tiny").ppo, network=net, **ppo_kw)
+    return dataclasses.replace(presets.get("tiny").teacher.ppo, network=net, **ppo_kw)
 
 
 def test_unknown_memory_is_rejected():
