@@ -15,7 +15,21 @@ from typing import Annotated, Any
 
 import tyro
 
-from pipelines import presets
+import envs
+from envs import curriculum
+from pipelines import (
+    ablate,
+    bench,
+    bench_distill,
+    distill_stage,
+    eval_table,
+    evaluate_stage,
+    export,
+    presets,
+    report,
+    run_pipeline,
+    teacher_stage,
+)
 from pipelines.ablate import AblateConfig
 from pipelines.bench import BenchEnvsConfig
 from pipelines.bench_distill import BenchDistillConfig
@@ -47,9 +61,6 @@ BenchCommand = Annotated[
 
 def describe_envs(task: str | None = None) -> list[dict]:
     """Task name, observation spec, action size, control rate and episode length."""
-    import envs
-    from envs import curriculum
-
     names = envs.names() if task is None else [task]
     rows = []
     for name in names:
@@ -91,12 +102,8 @@ def run_envs(cmd: EnvsCommand) -> None:
 
 def run_bench(cmd: BenchEnvsConfig | BenchDistillConfig) -> None:
     if isinstance(cmd, BenchDistillConfig):
-        from pipelines import bench_distill
-
         bench_distill.run(cmd)
     else:
-        from pipelines import bench
-
         bench.run(cmd)
     print(f"wrote {cmd.out}")
 
@@ -118,8 +125,6 @@ class TeacherCommand(TeacherStageConfig):
 
 
 def run_teacher(cmd: TeacherCommand) -> None:
-    from pipelines import teacher_stage
-
     if not cmd.run_dir:
         raise ValueError("--run-dir: required (a directory for config, checkpoints and metrics)")
     summary = teacher_stage.run(cmd.run_dir, cmd.stage(), force=cmd.force)
@@ -143,8 +148,6 @@ class DistillCommand(DistillStageConfig):
 
 
 def run_distill(cmd: DistillCommand) -> None:
-    from pipelines import distill_stage
-
     if not cmd.run_dir:
         raise ValueError("--run-dir: required (a run directory with a trained teacher)")
     summary = distill_stage.run(cmd.run_dir, cmd.stage(), force=cmd.force)
@@ -168,8 +171,6 @@ class RunCommand(RunConfig):
 
 
 def run_run(cmd: RunCommand) -> None:
-    from pipelines import run_pipeline
-
     summary = run_pipeline.run(cmd.run_dir, cmd.config(), force=cmd.force)
     print(json.dumps(summary, indent=2))
 
@@ -183,8 +184,6 @@ class EvaluateCommand(EvaluateConfig):
 
 
 def run_evaluate(cmd: EvaluateCommand) -> None:
-    from pipelines import eval_table, evaluate_stage
-
     if not cmd.run_dir:
         raise ValueError("--run-dir: required (a run directory with a trained policy)")
     fields = {f.name: getattr(cmd, f.name) for f in dataclasses.fields(EvaluateConfig)}
@@ -203,13 +202,9 @@ class ReportCommand:
 
 
 def run_report(cmd: ReportCommand) -> None:
-    from pipelines import report
-
     if not cmd.run_dir:
         raise ValueError("--run-dir: required (a run directory to report on)")
-    from pipelines.run_pipeline import student_video_policy
-
-    video_policy = student_video_policy(cmd.run_dir) if cmd.video else None
+    video_policy = run_pipeline.student_video_policy(cmd.run_dir) if cmd.video else None
     print(report.write_report(cmd.run_dir, video=cmd.video, video_policy=video_policy))
 
 
@@ -224,18 +219,13 @@ class ExportCommand:
 
 
 def run_export(cmd: ExportCommand) -> None:
-    from pipelines import distill_stage
-    from pipelines.export import export_student
-
     if not cmd.run_dir:
         raise ValueError("--run-dir: required (a run directory with a distilled student)")
-    import envs
-
     loaded = distill_stage.load(cmd.run_dir)
     env = envs.make(loaded.env_name, loaded.env_config)
     out = Path(cmd.out or Path(cmd.run_dir) / "export")
     meta = {"task": loaded.env_name, "run_dir": str(Path(cmd.run_dir).absolute())}
-    path = export_student(
+    path = export.export_student(
         loaded.nets.config, loaded.params, env.observation_spec, env.action_size, out, meta
     )
     info = json.loads((path / "student.json").read_text())
@@ -252,8 +242,6 @@ class AblateCommand(AblateConfig):
 
 
 def run_ablate(cmd: AblateCommand) -> None:
-    from pipelines import ablate
-
     result = ablate.run(cmd)
     print(result["table"])
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import envs
 from pipelines import distill_stage, evaluate_stage, report, run_files, teacher_stage
 from pipelines.distill_stage import DistillStageConfig
 from pipelines.evaluate_stage import EvaluateConfig
@@ -94,9 +95,6 @@ def student_video_policy(run_dir: str | Path) -> tuple[Any, Any, Any] | None:
     student = Path(run_dir) / "student"
     if not (student / "checkpoints").exists() or (student / "episode.npz").exists():
         return None
-    import envs
-    from pipelines import distill_stage
-
     loaded = distill_stage.load(run_dir)
     env = envs.make(loaded.env_name, loaded.env_config)
     return env, loaded.policy(), loaded.initial_carry
