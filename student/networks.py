@@ -14,7 +14,9 @@ Memory (``memory``):
 
 ``policy(obs [B, ...], carry, key) -> (action [B, A], carry, extras)`` as for the
 teacher; ``initial_carry(batch)`` gives the carry of a fresh episode and
-``reset_carry(carry, done [B])`` zeroes finished envs' memory.
+``reset_carry(carry, done [B])`` zeroes finished envs' memory. The MLPs, the cells
+(``gru``: ``GRUCell``, ``lstm``: ``OptimizedLSTMCell``), their zero carry and
+``reset_carry`` are the teacher's too (``envs.layers``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import jax
 import jax.numpy as jp
 
 from envs.base import STUDENT_KEYS, ArraySpec, check_keys
+from envs.layers import CELLS, memory_cell, mlp, reset_carry, zero_carry
 
 MEMORIES = ("gru", "lstm", "stack", "none")
 MODALITIES = ("keypoints", "point_cloud")
@@ -99,12 +102,6 @@ def without_last_action(proprio: jax.Array, action_size: int) -> jax.Array:
     return jp.where(keep, proprio, 0.0)
 
 
-def _mlp(x: jax.Array, hidden: tuple[int, ...]) -> jax.Array:
-    for h in hidden:
-        x = nn.swish(nn.Dense(h)(x))
-    return x
-
-
 class PointNetEncoder(nn.Module):
     """Shared per-point MLP + masked max and mean pooling: ``[B, N, 3], [B, N] -> [B, 2H]``.
 
@@ -121,7 +118,7 @@ class PointNetEncoder(nn.Module):
         if self.num_goal:
             flag = jp.zeros((*points.shape[:-1], 1), points.dtype)
             points = jp.concatenate([points, flag.at[..., -self.num_goal :, :].set(1.0)], -1)
-        feats = _mlp(points, self.hidden)  # [B, N, H]
+        feats = mlp(points, self.hidden)  # [B, N, H]
         m = mask[..., None]
         neg = jp.finfo(feats.dtype).min
         max_pool = jp.max(jp.where(m, feats, neg), axis=-2)
@@ -145,11 +142,11 @@ class ObservationEncoder(nn.Module):
             obj = encoder(obs["point_cloud"], obs["point_cloud_mask"])
         else:
             kp = obs["keypoints"]
-            obj = _mlp(kp.reshape(*kp.shape[:-2], -1), cfg.encoder_hidden)
+            obj = mlp(kp.reshape(*kp.shape[:-2], -1), cfg.encoder_hidden)
         extra = jp.concatenate(
             [obs[k].reshape(obs[k].shape[0], -1) for k in cfg.extra_keys], axis=-1
         )
-        return jp.concatenate([obj, _mlp(extra, cfg.proprio_hidden)], axis=-1)
+        return jp.concatenate([obj, mlp(extra, cfg.proprio_hidden)], axis=-1)
 
 
 class StudentModule(nn.Module):
@@ -166,14 +163,12 @@ class StudentModule(nn.Module):
         if cfg.proprio_last_action == "none" and "proprio" in obs:
             obs = {**obs, "proprio": without_last_action(obs["proprio"], self.action_size)}
         x = ObservationEncoder(cfg)(obs)
-        if cfg.memory == "gru":
-            carry, x = nn.GRUCell(cfg.memory_size)(carry, x)
-        elif cfg.memory == "lstm":
-            carry, x = nn.OptimizedLSTMCell(cfg.memory_size)(carry, x)
+        if cfg.memory in CELLS:
+            carry, x = memory_cell(cfg.memory, cfg.memory_size)(carry, x)
         elif cfg.memory == "stack":
             carry = jp.concatenate([carry[:, 1:], x[:, None]], axis=1)
             x = carry.reshape(carry.shape[0], -1)
-        h = _mlp(x, cfg.head_hidden)
+        h = mlp(x, cfg.head_hidden)
         init = nn.initializers.variance_scaling(0.01, "fan_in", "uniform")
         loc = nn.Dense(self.action_size, kernel_init=init)(h)
         std = jax.nn.softplus(nn.Dense(self.action_size)(h)) + cfg.min_std
@@ -192,19 +187,16 @@ class StudentNetworks:
 
     def initial_carry(self, batch: int) -> Any:
         cfg = self.config
-        if cfg.memory == "gru":
-            return jp.zeros((batch, cfg.memory_size))
-        if cfg.memory == "lstm":
-            return (jp.zeros((batch, cfg.memory_size)), jp.zeros((batch, cfg.memory_size)))
+        if cfg.memory in CELLS:
+            return zero_carry(cfg.memory, batch, cfg.memory_size)
         if cfg.memory == "stack":
             return jp.zeros((batch, cfg.history, self.encoding_size))
         return jp.zeros((batch, 0))
 
-    def reset_carry(self, carry: Any, done: jax.Array) -> Any:
+    @staticmethod
+    def reset_carry(carry: Any, done: jax.Array) -> Any:
         """Zeroes the memory of envs whose episode ended (``done [B]``)."""
-        return jax.tree.map(
-            lambda c: jp.where(done.reshape(-1, *([1] * (c.ndim - 1))) > 0, 0.0, c), carry
-        )
+        return reset_carry(carry, done)
 
     def init(self, key: jax.Array, obs_spec: Mapping[str, ArraySpec]) -> Any:
         dummy = {

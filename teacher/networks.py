@@ -18,7 +18,8 @@ Memory (Dactyl's "LSTM policy / LSTM value" ablation row): ``actor_memory`` and
 A recurrent network is ``Dense(hidden[0]) -> cell(memory_size) -> MLP(hidden[1:])``
 and keeps a per-env hidden state: the policy's ``carry`` is the actor's
 (``initial_carry(batch)``; ``None`` for a feed-forward actor), zeroed at episode
-starts with ``reset_carry(carry, done)``.
+starts with ``reset_carry(carry, done)``. The MLP, the cells, their zero carry and
+``reset_carry`` are the student's too (``envs.layers``).
 """
 
 from __future__ import annotations
@@ -32,9 +33,14 @@ import jax
 import jax.numpy as jp
 
 from envs.base import ArraySpec, check_keys
+from envs.layers import MLP, memory_cell, reset_carry, zero_carry
 
 DISTRIBUTIONS = ("tanh_normal", "discrete")
 MEMORIES = ("none", "gru", "lstm")
+_HIDDEN_INIT = nn.initializers.lecun_uniform()
+"""The teacher's hidden-layer kernels (the student keeps flax's default, lecun-normal):
+kept apart so that neither network's initial parameters changed when they started to
+share ``envs.layers``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,21 +105,9 @@ def select(obs: Mapping[str, jax.Array], keys: Sequence[str], batch_dims: int) -
     return jp.concatenate(parts, axis=-1)
 
 
-class MLP(nn.Module):
-    """``[..., D] -> [..., out]`` with tanh-free swish hidden layers."""
-
-    hidden: tuple[int, ...]
-    out: int
-    out_scale: float = 1.0
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        for h in self.hidden:
-            x = nn.swish(nn.Dense(h, kernel_init=nn.initializers.lecun_uniform())(x))
-        return nn.Dense(
-            self.out,
-            kernel_init=nn.initializers.variance_scaling(self.out_scale, "fan_in", "uniform"),
-        )(x)
+def _mlp(hidden: tuple[int, ...], out: int, out_scale: float = 1.0) -> MLP:
+    """``[..., D] -> [..., out]``: swish hidden layers (lecun-uniform kernels), a linear output."""
+    return MLP(hidden, out, out_scale=out_scale, kernel_init=_HIDDEN_INIT)
 
 
 # --------------------------------------------------------------------------- distributions
@@ -232,14 +226,9 @@ class RecurrentMLP(nn.Module):
     out_scale: float = 1.0
 
     def setup(self) -> None:
-        self.encoder = (
-            nn.Dense(self.hidden[0], kernel_init=nn.initializers.lecun_uniform())
-            if self.hidden
-            else None
-        )
-        cell = nn.GRUCell if self.memory == "gru" else nn.LSTMCell
-        self.cell = cell(self.memory_size)
-        self.head = MLP(self.hidden[1:], self.out, self.out_scale)
+        self.encoder = nn.Dense(self.hidden[0], kernel_init=_HIDDEN_INIT) if self.hidden else None
+        self.cell = memory_cell(self.memory, self.memory_size)
+        self.head = _mlp(self.hidden[1:], self.out, self.out_scale)
 
     def encode(self, x: jax.Array) -> jax.Array:
         return x if self.encoder is None else nn.swish(self.encoder(x))
@@ -256,16 +245,7 @@ class RecurrentMLP(nn.Module):
 
     def zeros(self, batch: int) -> Any:
         """The hidden state of a fresh episode: ``[B, M]`` (GRU) or ``(c, h)`` (LSTM)."""
-        zeros = lambda: jp.zeros((batch, self.memory_size), jp.float32)
-        return zeros() if self.memory == "gru" else (zeros(), zeros())
-
-
-def reset_carry(carry: Any, done: jax.Array) -> Any:
-    """Zeroes the hidden state of the envs whose ``done [B] > 0``; ``None`` passes through."""
-    return jax.tree.map(
-        lambda c: jp.where(done.reshape(-1, *([1] * (c.ndim - 1))) > 0, jp.zeros_like(c), c),
-        carry,
-    )
+        return zero_carry(self.memory, batch, self.memory_size)
 
 
 def _unroll(
@@ -407,7 +387,7 @@ def _module(
     memory: str, hidden: tuple[int, ...], out: int, memory_size: int, out_scale: float = 1.0
 ) -> MLP | RecurrentMLP:
     if memory == "none":
-        return MLP(hidden, out, out_scale=out_scale)
+        return _mlp(hidden, out, out_scale)
     return RecurrentMLP(hidden, out, memory, memory_size, out_scale=out_scale)
 
 

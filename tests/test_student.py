@@ -98,6 +98,32 @@ def test_memory_carries_the_past_and_resets(env_and_obs, memory):
         np.testing.assert_array_equal(r[1:], ca[1:])
 
 
+@pytest.mark.parametrize("memory", ["gru", "lstm"])
+def test_teacher_and_student_share_one_cell_and_carry(env_and_obs, memory):
+    # envs/layers.py: one cell type per memory, one zero carry, one reset_carry for both
+    from teacher import networks as teacher_networks
+
+    env, _ = env_and_obs
+    size = 8
+    student = make_networks(StudentConfig(memory=memory, memory_size=size), env.observation_spec, 2)
+    cfg = teacher_networks.NetworkConfig(actor_memory=memory, memory_size=size)
+    teacher = teacher_networks.make_networks(cfg, env.observation_spec, 2)
+    s_params = student.init(jax.random.PRNGKey(0), env.observation_spec)["params"]
+    t_params = teacher.init(jax.random.PRNGKey(0), env.observation_spec)["actor"]["params"]
+    s_cell = s_params["GRUCell_0" if memory == "gru" else "OptimizedLSTMCell_0"]
+    shapes = lambda tree: jax.tree.map(lambda x: x.shape[1:], tree)  # names, unit counts
+    assert shapes(s_cell) == shapes(t_params["cell"])
+    s_carry, t_carry = student.initial_carry(3), teacher.initial_carry(3)
+    assert jax.tree.structure(s_carry) == jax.tree.structure(t_carry)
+    full = jax.tree.map(jp.ones_like, s_carry)
+    done = jp.array([0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(
+        jax.tree.leaves(student.reset_carry(full, done)),
+        jax.tree.leaves(teacher.reset_carry(full, done)),
+    )
+    assert teacher.reset_carry(None, done) is None
+
+
 def test_feedforward_student_has_no_memory(env_and_obs):
     env, obs = env_and_obs
     cfg = dataclasses.replace(StudentConfig(), memory="none")
