@@ -29,6 +29,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -77,8 +78,10 @@ FULL = Plan(
     teacher_args=("--preset", "trifinger_cube_gpu", "--eval-every", "10", "--eval-episodes", "256"),
     teacher_s=210.0,
     distill_args=tuple(
-        "--dagger.num-envs 4096 --dagger.unroll-length 20 --dagger.capacity "
-        "65536 --dagger.iterations 1000 --eval-every 0 --no-write-dataset".split()
+        shlex.split(
+            "--dagger.num-envs 4096 --dagger.unroll-length 20 --dagger.capacity "
+            "65536 --dagger.iterations 1000 --eval-every 0 --no-write-dataset"
+        )
     ),
     distill_s=75.0,
 )
@@ -94,16 +97,20 @@ DRY = Plan(
     warp_share=0.3,
     teacher_task="point_mass",
     teacher_args=tuple(
-        "--preset smoke --ppo.num-envs 8 --ppo.unroll-length 4 "
-        "--ppo.num-minibatches 2 --ppo.num-epochs 1 --ppo.num-timesteps 64 "
-        "--eval-every 1 --eval-episodes 2 --final-eval-episodes 2".split()
+        shlex.split(
+            "--preset smoke --ppo.num-envs 8 --ppo.unroll-length 4 "
+            "--ppo.num-minibatches 2 --ppo.num-epochs 1 --ppo.num-timesteps 64 "
+            "--eval-every 1 --eval-episodes 2 --final-eval-episodes 2"
+        )
     ),
     teacher_s=240.0,
     distill_args=tuple(
-        "--dagger.num-envs 4 --dagger.unroll-length 4 --dagger.capacity 16 "
-        "--dagger.iterations 2 --dagger.fit.num-updates 2 "
-        "--dagger.fit.batch-size 4 --eval-every 0 --final-eval-episodes 2 "
-        "--eval-episodes 2 --no-write-dataset".split()
+        shlex.split(
+            "--dagger.num-envs 4 --dagger.unroll-length 4 --dagger.capacity 16 "
+            "--dagger.iterations 2 --dagger.fit.num-updates 2 "
+            "--dagger.fit.batch-size 4 --eval-every 0 --final-eval-episodes 2 "
+            "--eval-episodes 2 --no-write-dataset"
+        )
     ),
     distill_s=240.0,
 )

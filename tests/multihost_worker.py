@@ -7,20 +7,21 @@ test) or as the single-process reference with two local CPU devices.
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 from pipelines.cli import main
 
-TEACHER = (
+TEACHER = shlex.split(
     "teacher --preset tiny --ppo.num-envs 8 --ppo.unroll-length 8 "
     "--ppo.num-minibatches 2 --ppo.num-epochs 1 --ppo.num-timesteps 64 "
     "--eval-episodes 2 --final-eval-episodes 2"
-).split()
-DISTILL = (
+)
+DISTILL = shlex.split(
     "distill --dagger.iterations 1 --dagger.num-envs 8 "
     "--dagger.unroll-length 8 --dagger.capacity 16 --dagger.fit.num-updates "
     "2 --dagger.fit.batch-size 4 --eval-episodes 2 --final-eval-episodes 2"
-).split()
+)
 
 if __name__ == "__main__":
     run_dir = sys.argv[1]
