@@ -20,6 +20,7 @@ itself is :mod:`envs.evaluate` and the printed table :mod:`pipelines.eval_table`
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +65,10 @@ class EvaluateConfig:
     """Episodes per sweep value."""
     seed: int = 0
     """Seed of the evaluation episodes (the same episodes for the student and its teacher)."""
+    env_overrides: tuple[str, ...] = ()
+    """Task config changes for this evaluation as ``KEY=VALUE`` (dotted keys), applied to the
+    trained config, e.g. ``goal_mode='full'`` to score a yaw-trained hand on SO(3) goals.
+    The result file name ends in ``_`` + the overrides."""
     backend: cond_lib.Backend = "trained"
     """Physics to evaluate on: ``trained`` (the run's own ``backend``), or the other
     simulator for a sim-to-sim check: ``mujoco`` (MuJoCo C) or ``mjx``. The result is
@@ -195,6 +200,14 @@ def _run_sweep(
     return rows
 
 
+def output_name(cfg: EvaluateConfig) -> str:
+    """``<policy>_<randomization>[_<backend>][_<overrides>]``: the result's file name."""
+    parts = [cfg.policy, cfg.randomization]
+    parts += [] if cfg.backend == "trained" else [cfg.backend]
+    parts += [re.sub(r"[^A-Za-z0-9_.=-]+", "", o) for o in cfg.env_overrides]
+    return "_".join(parts)
+
+
 def run(run_dir: str | Path, cfg: EvaluateConfig, verbose: bool = True) -> dict[str, Any]:
     """Evaluates the run directory's ``cfg.policy``; writes and returns the result dict.
 
@@ -210,6 +223,7 @@ def run(run_dir: str | Path, cfg: EvaluateConfig, verbose: bool = True) -> dict[
     name = loaded.env_name
     # tasks with goal levels: the hardest level, curriculum off (envs.curriculum)
     env_config = cur_lib.final_config(loaded.env_config)
+    env_config = envs.with_overrides(env_config, config_io.parse_overrides(cfg.env_overrides))
     env_config = cond_lib.eval_env_config(env_config, cfg.randomization)
     env_config = cond_lib.on_backend(env_config, cfg.backend)
     env_config.validate()
@@ -258,8 +272,7 @@ def run(run_dir: str | Path, cfg: EvaluateConfig, verbose: bool = True) -> dict[
     result["eval_s"] = time.perf_counter() - t_start
     result["config"] = config_io.to_dict(cfg)
     result["randomization_config"] = config_io.to_dict(env_config.randomization)
-    suffix = "" if cfg.backend == "trained" else f"_{cfg.backend}"
-    out = run_dir / "eval" / f"{cfg.policy}_{cfg.randomization}{suffix}.json"
+    out = run_dir / "eval" / f"{output_name(cfg)}.json"
     run_files.write_json(out, result)
     say(eval_table.format_table(result))
     return result

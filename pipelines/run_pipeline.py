@@ -109,7 +109,7 @@ def _reuse_final_evaluation(run_dir: Path, cfg: RunConfig) -> bool:
     """
     e = cfg.evaluate
     final = run_dir / "student" / "eval.json"
-    if e.randomization != "train" or e.sweeps or not final.exists():
+    if e.randomization != "train" or e.sweeps or e.env_overrides or not final.exists():
         return False
     data = json.loads(final.read_text())
     if data.get("episodes") != e.episodes:

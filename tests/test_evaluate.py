@@ -309,3 +309,13 @@ def test_object_shape_reset_runs(task):
         kp = np.asarray(state.obs["privileged"][env.privileged_layout["object_pos"]])
         assert np.all(np.isfinite(kp))
         assert np.all(np.isfinite(np.asarray(state.obs["keypoints"])))
+
+
+def test_env_overrides_change_the_evaluated_task_and_name_the_file(teacher_dir):
+    cfg = Cfg(policy="teacher", episodes=8, env_overrides=("episode_length=7",))
+    assert ev.output_name(cfg) == "teacher_train_episode_length=7"
+    result = ev.run(teacher_dir, cfg, verbose=False)
+    assert (teacher_dir / "eval" / "teacher_train_episode_length=7.json").exists()
+    assert result["length_mean"] <= 7
+    with pytest.raises(ValueError, match="nope"):
+        ev.run(teacher_dir, Cfg(policy="teacher", env_overrides=("nope=1",)), verbose=False)
