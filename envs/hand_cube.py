@@ -31,7 +31,7 @@ from mujoco import mjx
 
 from envs import curriculum, geometry
 from envs.assets_hand import HAND_DEFAULT_QPOS, HAND_FINGERS, build_hand_mjcf, object_rest_pos
-from envs.mjx_task import ManipulationConfig, MjxTask
+from envs.mjx_task import ActionMode, ManipulationConfig, MjxTask
 from envs.observations import PointCloudConfig
 
 CUBE_HALF_SIZE = 0.03
@@ -48,6 +48,10 @@ class HandCubeConfig(ManipulationConfig):
     (0.005 was 2.5x slower for a drift below a 10% friction change's;
     benchmarks/model_speed.py)."""
     episode_length: int = 400
+    action_mode: ActionMode = "residual"
+    """Joint targets around the default grasp (``action_scale`` rad per unit action), as
+    Playground's LEAP hand (``absolute``: targets across the whole joint ranges; the
+    comparison is in docs/benchmarks.md)."""
     solver_iterations: int = 4
     ls_iterations: int = 6
     success_tolerance: float = 0.4
@@ -124,6 +128,12 @@ class HandCube(MjxTask):
 
     def build_mjcf(self) -> str:
         return build_hand_mjcf(self.config.object_shape)
+
+    @property
+    def default_joint_pos(self) -> np.ndarray:
+        """The default grasp (``residual`` actions are relative to it)."""
+        pos = np.asarray(HAND_DEFAULT_QPOS, np.float32)
+        return np.clip(pos, self._ctrl_lo, self._ctrl_hi)
 
     def object_keypoints(self) -> np.ndarray:
         return geometry.object_corners(self.config.object_shape, CUBE_HALF_SIZE)

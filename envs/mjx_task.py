@@ -9,7 +9,7 @@ substeps, and the observation dict (privileged, proprio, keypoints, point cloud)
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
@@ -17,7 +17,7 @@ import mujoco
 import numpy as np
 from mujoco import mjx
 
-from envs import curriculum, randomize
+from envs import checks, curriculum, randomize
 from envs import observations as obs_lib
 from envs import physics as physics_lib
 from envs.base import ArraySpec, State, spec_of
@@ -25,6 +25,9 @@ from envs.observations import PointCloudConfig
 from envs.randomize import RandomizationConfig
 
 IMPLS = ("jax", "warp")
+
+
+ActionMode = Literal["absolute", "residual"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,9 +49,17 @@ class ManipulationConfig:
     """MJX implementation (``backend=mjx``): ``jax`` (any device) or ``warp`` (NVIDIA GPUs)."""
     point_cloud: PointCloudConfig = PointCloudConfig()
     randomization: RandomizationConfig = RandomizationConfig()
+    action_mode: ActionMode = "absolute"
+    """How a normalized action in ``[-1, 1]`` becomes actuator targets: ``absolute`` spans
+    each actuator's ctrlrange; ``residual`` is the task's default pose plus
+    ``action_scale * action``, clipped to the range (MuJoCo Playground's LEAP hand)."""
+    action_scale: float = 0.6
+    """``residual`` actions: actuator units (rad) per unit of action."""
 
     def validate(self) -> None:
         """Raises a one-line ``ValueError`` naming the first invalid field."""
+        checks.require("action_mode", self.action_mode, allowed=checks.choices(ActionMode))
+        checks.require("action_scale", self.action_scale, gt=0)
         if self.sim_dt <= 0 or self.ctrl_dt < self.sim_dt:
             raise ValueError(
                 f"ctrl_dt={self.ctrl_dt}, sim_dt={self.sim_dt}: need 0 < sim_dt <= ctrl_dt"
@@ -330,13 +341,25 @@ class MjxTask:
 
     # ----------------------------------------------------------------- actions
 
+    @property
+    def default_joint_pos(self) -> np.ndarray:
+        """float32 [nu]: the pose ``residual`` actions are relative to (default: mid-range)."""
+        return 0.5 * (self._ctrl_lo + self._ctrl_hi)
+
     def _ctrl_from_action(self, action: jax.Array) -> jax.Array:
-        """Normalized ``[-1, 1]`` action -> actuator controls across ``ctrlrange``."""
+        """Normalized ``[-1, 1]`` action ``[nu]`` -> actuator controls (``action_mode``)."""
         lo, hi = jp.asarray(self._ctrl_lo), jp.asarray(self._ctrl_hi)
+        if self.config.action_mode == "residual":
+            centre = jp.asarray(self.default_joint_pos, jp.float32)
+            return jp.clip(centre + self.config.action_scale * action, lo, hi)
         return lo + 0.5 * (action + 1.0) * (hi - lo)
 
     def _action_from_ctrl(self, ctrl: jax.Array) -> jax.Array:
+        """The action that commands ``ctrl [nu]`` (clipped to ``[-1, 1]``)."""
         lo, hi = jp.asarray(self._ctrl_lo), jp.asarray(self._ctrl_hi)
+        if self.config.action_mode == "residual":
+            centre = jp.asarray(self.default_joint_pos, jp.float32)
+            return jp.clip((ctrl - centre) / self.config.action_scale, -1.0, 1.0)
         return jp.clip(2.0 * (ctrl - lo) / (hi - lo) - 1.0, -1.0, 1.0)
 
     def _ctrl_from_qpos(self, qpos: jax.Array) -> jax.Array:
