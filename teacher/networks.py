@@ -316,70 +316,79 @@ class TeacherNetworks:
             "critic": init_one(self.critic, k_c, self.config.critic_keys),
         }
 
+    def _head(self, name: str) -> tuple[nn.Module, tuple[str, ...], bool]:
+        """``(module, observation keys, recurrent)`` of the ``actor`` or the ``critic``."""
+        if name == "actor":
+            return self.actor, self.config.actor_keys, self.actor_recurrent
+        return self.critic, self.config.critic_keys, self.critic_recurrent
+
+    def _apply(
+        self, name: str, params: dict[str, Any], obs: Mapping[str, jax.Array], batch_dims: int
+    ) -> jax.Array:
+        module, keys, recurrent = self._head(name)
+        if recurrent:
+            raise ValueError(
+                f"network.{name}_memory is recurrent: use the step_ / unroll_ methods with a carry"
+            )
+        return module.apply(params[name], select(obs, keys, batch_dims))
+
+    def _step(
+        self, name: str, params: dict[str, Any], obs: Mapping[str, jax.Array], carry: Any
+    ) -> tuple[jax.Array, Any]:
+        module, keys, recurrent = self._head(name)
+        if not recurrent:
+            return self._apply(name, params, obs, 1), carry
+        return module.apply(params[name], select(obs, keys, 1), carry)
+
+    def _unroll(
+        self,
+        name: str,
+        params: dict[str, Any],
+        obs: Mapping[str, jax.Array],
+        carry: Any,
+        first: jax.Array,
+    ) -> tuple[jax.Array, Any]:
+        module, keys, recurrent = self._head(name)
+        if not recurrent:
+            return self._apply(name, params, obs, 2), carry
+        return _unroll(module, params[name], select(obs, keys, 2), carry, first)
+
     def logits(
         self, params: dict[str, Any], obs: Mapping[str, jax.Array], batch_dims: int = 1
     ) -> jax.Array:
         """Feed-forward actor output on ``[*batch, ...]`` observations."""
-        if self.actor_recurrent:
-            raise ValueError(
-                "network.actor_memory is recurrent: use step_logits / unroll_logits with a carry"
-            )
-        return self.actor.apply(params["actor"], select(obs, self.config.actor_keys, batch_dims))
+        return self._apply("actor", params, obs, batch_dims)
 
     def value(
         self, params: dict[str, Any], obs: Mapping[str, jax.Array], batch_dims: int = 1
     ) -> jax.Array:
         """Feed-forward critic output on ``[*batch, ...]`` observations."""
-        if self.critic_recurrent:
-            raise ValueError(
-                "network.critic_memory is recurrent: use step_value / unroll_value with a carry"
-            )
-        x = select(obs, self.config.critic_keys, batch_dims)
-        return self.critic.apply(params["critic"], x)[..., 0]
+        return self._apply("critic", params, obs, batch_dims)[..., 0]
 
     def step_logits(
         self, params: dict[str, Any], obs: Mapping[str, jax.Array], carry: Any
     ) -> tuple[jax.Array, Any]:
         """One actor step on ``[B, ...]``: ``(logits, carry)``."""
-        if not self.actor_recurrent:
-            return self.logits(params, obs), carry
-        return self.actor.apply(params["actor"], select(obs, self.config.actor_keys, 1), carry)
+        return self._step("actor", params, obs, carry)
 
     def step_value(
         self, params: dict[str, Any], obs: Mapping[str, jax.Array], carry: Any
     ) -> tuple[jax.Array, Any]:
         """One critic step on ``[B, ...]``: ``(value [B], carry)``."""
-        if not self.critic_recurrent:
-            return self.value(params, obs), carry
-        x = select(obs, self.config.critic_keys, 1)
-        out, carry = self.critic.apply(params["critic"], x, carry)
+        out, carry = self._step("critic", params, obs, carry)
         return out[..., 0], carry
 
     def unroll_logits(
-        self,
-        params: dict[str, Any],
-        obs: Mapping[str, jax.Array],
-        carry: Any,
-        first: jax.Array,
+        self, params: dict[str, Any], obs: Mapping[str, jax.Array], carry: Any, first: jax.Array
     ) -> tuple[jax.Array, Any]:
         """The actor over ``[T, B, ...]`` from ``carry``: ``(logits [T, B, P], final carry)``."""
-        if not self.actor_recurrent:
-            return self.logits(params, obs, batch_dims=2), carry
-        x = select(obs, self.config.actor_keys, 2)
-        return _unroll(self.actor, params["actor"], x, carry, first)
+        return self._unroll("actor", params, obs, carry, first)
 
     def unroll_value(
-        self,
-        params: dict[str, Any],
-        obs: Mapping[str, jax.Array],
-        carry: Any,
-        first: jax.Array,
+        self, params: dict[str, Any], obs: Mapping[str, jax.Array], carry: Any, first: jax.Array
     ) -> tuple[jax.Array, Any]:
         """The critic over ``[T, B, ...]`` from ``carry``: ``(values [T, B], final carry)``."""
-        if not self.critic_recurrent:
-            return self.value(params, obs, batch_dims=2), carry
-        x = select(obs, self.config.critic_keys, 2)
-        out, carry = _unroll(self.critic, params["critic"], x, carry, first)
+        out, carry = self._unroll("critic", params, obs, carry, first)
         return out[..., 0], carry
 
 
