@@ -8,13 +8,16 @@ jittable; the buffer is a pytree with static shapes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
 from flax import struct
 
-POLICIES = ("fifo", "reservoir")
+from envs import checks
+
+Policy = Literal["fifo", "reservoir"]
+POLICIES: tuple[str, ...] = checks.choices(Policy)
 
 
 @struct.dataclass
@@ -36,8 +39,7 @@ def init_buffer(example: Any, capacity: int) -> Buffer:
 
 def add(buffer: Buffer, batch: Any, key: jax.Array, policy: str = "fifo") -> Buffer:
     """Inserts ``batch`` (leaves ``[B, ...]``, sequence-major) into ``buffer``."""
-    if policy not in POLICIES:
-        raise ValueError(f"dataset.policy={policy!r}: allowed values are {list(POLICIES)}")
+    checks.require("dataset.policy", policy, allowed=POLICIES)
     capacity = jax.tree.leaves(buffer.data)[0].shape[0]
     n = jax.tree.leaves(batch)[0].shape[0]
     stream = buffer.added + jp.arange(n)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
@@ -19,12 +19,13 @@ from flax import struct
 
 from distill import buffer as buffer_lib
 from distill import fit as fit_lib
-from distill.rollout import Labelled, RolloutCarry, empty_prefix, make_rollout
+from distill.rollout import Labelled, Mixing, RolloutCarry, empty_prefix, make_rollout
 from distill.schedules import BetaSchedule
+from envs import checks
 from envs.base import Env
 from student.networks import StudentConfig, StudentNetworks, make_policy
 
-ROLLOUT_NOISE = ("none", "fixed", "learned")
+RolloutNoise = Literal["none", "fixed", "learned"]
 
 
 def student_rollout_policy(nets: StudentNetworks, cfg: DAggerConfig) -> Callable[[Any], Callable]:
@@ -44,14 +45,14 @@ class DAggerConfig:
     num_envs: int = 64
     unroll_length: int = 40
     """Steps per rollout; also the sequence length for truncated BPTT."""
-    mixing: str = "step"
+    mixing: Mixing = "step"
     """``step``: teacher acts per step with prob. beta; ``episode``: per episode."""
     beta: BetaSchedule = BetaSchedule()
     capacity: int = 4096
     """Sequences kept in the aggregated in-memory dataset."""
-    dataset_policy: str = "fifo"
+    dataset_policy: buffer_lib.Policy = "fifo"
     """``fifo`` or ``reservoir`` once the capacity is reached."""
-    rollout_noise: str = "none"
+    rollout_noise: RolloutNoise = "none"
     """How the student acts while collecting data: ``none`` (its mean action, as it is
     deployed and evaluated), ``fixed`` (mean + ``rollout_noise_std`` Gaussian noise, DART
     style) or ``learned`` (a sample with its own std head, which the ``mse``/``huber``
@@ -63,28 +64,15 @@ class DAggerConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        checks.check_types(self, "dagger.")
         for name in ("iterations", "num_envs", "unroll_length", "capacity"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"dagger.{name}={getattr(self, name)}: must be >= 1")
+            checks.require(f"dagger.{name}", getattr(self, name), ge=1)
         if self.capacity < self.num_envs:
             raise ValueError(
                 f"dagger.capacity={self.capacity}: must be >= dagger.num_envs={self.num_envs} "
                 "(one rollout adds num_envs sequences)"
             )
-        if self.rollout_noise not in ROLLOUT_NOISE:
-            raise ValueError(
-                f"dagger.rollout_noise={self.rollout_noise!r}: allowed values are {list(ROLLOUT_NOISE)}"
-            )
-        if self.rollout_noise_std < 0:
-            raise ValueError(f"dagger.rollout_noise_std={self.rollout_noise_std}: must be >= 0")
-        if self.mixing not in ("step", "episode"):
-            raise ValueError(
-                f"dagger.mixing={self.mixing!r}: allowed values are ['step', 'episode']"
-            )
-        if self.dataset_policy not in buffer_lib.POLICIES:
-            raise ValueError(
-                f"dagger.dataset_policy={self.dataset_policy!r}: allowed values are {list(buffer_lib.POLICIES)}"
-            )
+        checks.require("dagger.rollout_noise_std", self.rollout_noise_std, ge=0)
         self.beta.validate()
         self.fit.validate()
 

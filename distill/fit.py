@@ -18,24 +18,26 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
 import optax
 
 from distill import buffer as buffer_lib
+from envs import checks
 from student.networks import StudentNetworks
 
-LOSSES = ("mse", "huber", "nll", "kl", "std_mse")
-MEMORY_STARTS = ("refresh", "stored")
+Loss = Literal["mse", "huber", "nll", "kl", "std_mse"]
+MemoryStart = Literal["refresh", "stored"]
+LOSSES: tuple[str, ...] = checks.choices(Loss)
 
 
 @dataclasses.dataclass(frozen=True)
 class FitConfig:
     """Supervised update settings (per DAgger iteration)."""
 
-    loss: str = "mse"
+    loss: Loss = "mse"
     learning_rate: float = 1e-3
     num_updates: int = 32
     """Gradient steps per DAgger iteration."""
@@ -44,7 +46,7 @@ class FitConfig:
     max_grad_norm: float = 1.0
     aux_weight: float = 0.0
     """Weight of the auxiliary prediction loss (needs ``aux_outputs`` in the student)."""
-    memory_start: str = "refresh"
+    memory_start: MemoryStart = "refresh"
     """Initial memory of a stored sequence: ``refresh`` recomputes it with the current
     weights by running the memory over the rollout that preceded the sequence (from zero,
     resetting at episode starts, no gradient; exact when the episode began within it, a
@@ -52,23 +54,17 @@ class FitConfig:
     collected, made by older weights."""
 
     def validate(self) -> None:
-        if self.memory_start not in MEMORY_STARTS:
-            raise ValueError(
-                f"fit.memory_start={self.memory_start!r}: allowed values are {list(MEMORY_STARTS)}"
-            )
-        if self.loss not in LOSSES:
-            raise ValueError(f"fit.loss={self.loss!r}: allowed values are {list(LOSSES)}")
+        checks.check_types(self, "fit.")
         for name in ("num_updates", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"fit.{name}={getattr(self, name)}: must be >= 1")
-        if self.learning_rate <= 0:
-            raise ValueError(f"fit.learning_rate={self.learning_rate}: must be > 0")
+            checks.require(f"fit.{name}", getattr(self, name), ge=1)
+        checks.require("fit.learning_rate", self.learning_rate, gt=0)
 
 
 def action_loss(
     kind: str, s_mean: jax.Array, s_std: jax.Array, t_mean: jax.Array, t_std: jax.Array
 ) -> jax.Array:
     """Per-sample loss ``[...]`` from ``[..., A]`` student/teacher means and stds."""
+    checks.require("fit.loss", kind, allowed=LOSSES)
     diff = s_mean - t_mean
     if kind == "mse":
         per = diff**2
@@ -79,10 +75,8 @@ def action_loss(
     elif kind == "kl":
         t_std = jp.maximum(t_std, 1e-3)  # a saturated teacher dim has std ~ 0 in action space
         per = jp.log(s_std / t_std) + (t_std**2 + diff**2) / (2 * s_std**2) - 0.5
-    elif kind == "std_mse":
+    else:  # std_mse
         per = diff**2 / jp.maximum(t_std, 0.05) ** 2
-    else:
-        raise ValueError(f"fit.loss={kind!r}: allowed values are {list(LOSSES)}")
     return jp.sum(per, axis=-1)
 
 

@@ -11,15 +11,17 @@ sequences with truncated back-propagation through time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
 from flax import struct
 
+from envs import checks
 from envs.base import Env, State
 
-MIXING = ("step", "episode")
+Mixing = Literal["step", "episode"]
+MIXING: tuple[str, ...] = checks.choices(Mixing)
 
 
 @struct.dataclass
@@ -95,8 +97,7 @@ def make_rollout(
     ``aux_target(obs) -> [B, K]`` (e.g. the privileged object pose) is stored for the
     student's auxiliary head.
     """
-    if mixing not in MIXING:
-        raise ValueError(f"mixing={mixing!r}: allowed values are {list(MIXING)}")
+    checks.require("mixing", mixing, allowed=MIXING)
 
     def rollout(
         params: Any, carry: RolloutCarry, beta: jax.Array, key: jax.Array

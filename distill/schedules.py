@@ -7,15 +7,18 @@ student act (beta -> 0) so that it is labelled on the states *it* visits.
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
-SCHEDULES = ("constant", "exponential", "linear", "success_gated")
+from envs import checks
+
+Schedule = Literal["constant", "exponential", "linear", "success_gated"]
 
 
 @dataclasses.dataclass(frozen=True)
 class BetaSchedule:
     """How beta evolves over DAgger iterations."""
 
-    kind: str = "exponential"
+    kind: Schedule = "exponential"
     """``constant`` (``value``), ``exponential`` (``decay ** i``), ``linear`` (1 -> 0 over
     ``horizon`` iterations) or ``success_gated`` (halve beta whenever the student's success
     rate reaches ``gate`` of the teacher's, else keep it)."""
@@ -25,14 +28,10 @@ class BetaSchedule:
     gate: float = 0.8
 
     def validate(self) -> None:
-        if self.kind not in SCHEDULES:
-            raise ValueError(f"beta.kind={self.kind!r}: allowed values are {list(SCHEDULES)}")
-        if not 0.0 <= self.value <= 1.0:
-            raise ValueError(f"beta.value={self.value}: must be in [0, 1]")
-        if not 0.0 <= self.decay <= 1.0:
-            raise ValueError(f"beta.decay={self.decay}: must be in [0, 1]")
-        if self.horizon < 1:
-            raise ValueError(f"beta.horizon={self.horizon}: must be >= 1")
+        checks.check_types(self, "beta.")
+        for name in ("value", "decay"):
+            checks.require(f"beta.{name}", getattr(self, name), ge=0, le=1)
+        checks.require("beta.horizon", self.horizon, ge=1)
 
 
 def next_beta(

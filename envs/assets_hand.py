@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from envs import checks
 from envs.geometry import OBJECT_SHAPES, object_half_extents
 
 Vec3 = tuple[float, float, float]
@@ -284,8 +285,7 @@ def build_hand_mjcf(object_shape: str = "cube") -> str:
     mass) or ``"sphere"`` (radius = the cube's half size) replaces the cube; see
     :func:`envs.geometry.object_half_extents` and :func:`object_rest_pos`.
     """
-    if object_shape not in OBJECT_SHAPES:
-        raise ValueError(f"object_shape={object_shape!r}: allowed values are {list(OBJECT_SHAPES)}")
+    checks.require("object_shape", object_shape, allowed=OBJECT_SHAPES)
     return (
         '<mujoco model="dexdistill_hand">\n'
         '  <compiler angle="radian" autolimits="true"/>\n'

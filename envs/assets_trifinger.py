@@ -26,10 +26,16 @@ with :data:`TRIFINGER_DEFAULT_QPOS` and the cube resting at the centre.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
+from envs import checks
 from envs.geometry import OBJECT_SHAPES, object_half_extents
+
+Control = Literal["position", "torque"]
+"""``position`` (joint targets) or ``torque`` (normalized motor torques)."""
+CONTROLS: tuple[str, ...] = checks.choices(Control)
 
 # --- Dimensions (metres, kilograms) ----------------------------------------
 ARENA_RADIUS = 0.195
@@ -200,10 +206,8 @@ def build_trifinger_mjcf(control: str = "position", object_shape: str = "cube") 
     Returns:
       The MJCF string; load it with ``mujoco.MjModel.from_xml_string``.
     """
-    if control not in ("position", "torque"):
-        raise ValueError(f"control must be 'position' or 'torque', got {control!r}")
-    if object_shape not in OBJECT_SHAPES:
-        raise ValueError(f"object_shape={object_shape!r}: allowed values are {list(OBJECT_SHAPES)}")
+    checks.require("control", control, allowed=CONTROLS)
+    checks.require("object_shape", object_shape, allowed=OBJECT_SHAPES)
     h = object_half_extents(object_shape, CUBE_HALF_SIZE)[2]
     geom = _object_geom(object_shape)
     fingers = "".join(_finger_xml(i, a) for i, a in enumerate(FINGER_ANGLES))

@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jp
 from flax import struct
 
+from envs import checks
+
 
 @dataclasses.dataclass(frozen=True)
 class CurriculumConfig:
@@ -38,11 +40,10 @@ class CurriculumConfig:
     """Episodes the window must hold before the level may advance."""
 
     def validate(self, prefix: str = "curriculum") -> None:
-        if self.threshold <= 0:
-            raise ValueError(f"{prefix}.threshold={self.threshold}: must be > 0")
+        checks.check_types(self, f"{prefix}.")
+        checks.require(f"{prefix}.threshold", self.threshold, gt=0)
         for name in ("window", "min_episodes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{prefix}.{name}={getattr(self, name)}: must be >= 1")
+            checks.require(f"{prefix}.{name}", getattr(self, name), ge=1)
 
 
 @struct.dataclass
@@ -74,8 +75,7 @@ def config_of(env: Any) -> CurriculumConfig | None:
 
 def resolve_level(level: int, num_levels: int) -> int:
     """``level`` as an index in ``[0, num_levels)`` (negative counts from the hardest)."""
-    if not -num_levels <= level < num_levels:
-        raise ValueError(f"goal_level={level}: allowed values are {-num_levels}..{num_levels - 1}")
+    checks.require("goal_level", level, ge=-num_levels, lt=num_levels)
     return level % num_levels
 
 

@@ -20,7 +20,7 @@ import jax.numpy as jp
 import numpy as np
 from mujoco import mjx
 
-from envs import geometry
+from envs import checks, geometry
 from envs.mjx_task import ManipulationConfig, MjxTask
 
 FINGER_ANGLES_DEG = (0.0, 120.0, 240.0)
@@ -55,8 +55,7 @@ class DClawValveConfig(ManipulationConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.success_tolerance <= 0:
-            raise ValueError(f"success_tolerance={self.success_tolerance}: must be > 0")
+        checks.require("success_tolerance", self.success_tolerance, gt=0)
 
 
 def _finger_xml(i: int, angle_deg: float) -> str:

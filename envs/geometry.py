@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jp
 import numpy as np
+
+from envs import checks
 
 
 def quat_mul(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -98,8 +102,9 @@ def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.stack([right, up, -fwd], axis=1).astype(np.float32)
 
 
-OBJECT_SHAPES: tuple[str, ...] = ("cube", "cuboid", "sphere")
+ObjectShapeName = Literal["cube", "cuboid", "sphere"]
 """Shapes of the manipulated object of ``trifinger_cube`` and ``hand_cube``."""
+OBJECT_SHAPES: tuple[str, ...] = checks.choices(ObjectShapeName)
 
 
 def object_half_extents(shape: str, half_size: float) -> tuple[float, float, float]:
@@ -109,12 +114,11 @@ def object_half_extents(shape: str, half_size: float) -> tuple[float, float, flo
     the cube's volume (half sizes ``2a, a, a`` with ``a = half_size / 2^(1/3)``), so it lies
     flat and still fits the hand. ``sphere``: radius ``half_size`` (bounding box = the cube).
     """
+    checks.require("object_shape", shape, allowed=OBJECT_SHAPES)
     if shape in ("cube", "sphere"):
         return (half_size, half_size, half_size)
-    if shape == "cuboid":
-        a = half_size * 2.0 ** (-1.0 / 3.0)
-        return (2.0 * a, a, a)
-    raise ValueError(f"object_shape={shape!r}: allowed values are {list(OBJECT_SHAPES)}")
+    a = half_size * 2.0 ** (-1.0 / 3.0)  # cuboid
+    return (2.0 * a, a, a)
 
 
 def object_corners(shape: str, half_size: float) -> np.ndarray:

@@ -22,20 +22,20 @@ last level of pi means the full distribution (uniform on SO(3), or uniform yaw).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
 import numpy as np
 from mujoco import mjx
 
-from envs import curriculum, geometry
+from envs import checks, curriculum, geometry
 from envs.assets_hand import HAND_DEFAULT_QPOS, HAND_FINGERS, build_hand_mjcf, object_rest_pos
 from envs.mjx_task import ActionMode, ManipulationConfig, MjxTask
 from envs.observations import PointCloudConfig
 
 CUBE_HALF_SIZE = 0.03
-GOAL_MODES = ("full", "yaw")
+GoalMode = Literal["full", "yaw"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,12 +64,12 @@ class HandCubeConfig(ManipulationConfig):
     goal_timeout: int = 200
     """Steps allowed to reach each goal before the episode ends."""
     action_weight: float = 0.0
-    object_shape: str = "cube"
+    object_shape: geometry.ObjectShapeName = "cube"
     """``cube``, ``cuboid`` (2:1:1, long along the fingers, same volume and mass) or
     ``sphere`` (radius = the cube's half size); the keypoints are the 8 corners of the
     object's bounding box (robustness evaluation: ``dexdistill evaluate --sweeps object_shape``)."""
     point_cloud: PointCloudConfig = PointCloudConfig(num_points=64, num_goal_points=32)
-    goal_mode: str = "full"
+    goal_mode: GoalMode = "full"
     """``full`` (any orientation, Dactyl) or ``yaw`` (about the palm normal only)."""
     goal_rotation_levels: tuple[float, ...] = (1.0, 2.0, float(np.pi))
     """Curriculum levels: the largest rotation (rad) from the cube's current orientation
@@ -84,9 +84,7 @@ class HandCubeConfig(ManipulationConfig):
         return len(self.goal_rotation_levels)
 
     def validate(self) -> None:
-        super().validate()
-        if self.goal_mode not in GOAL_MODES:
-            raise ValueError(f"goal_mode={self.goal_mode!r}: allowed values are {list(GOAL_MODES)}")
+        super().validate()  # also checks the Literal fields (goal_mode, object_shape)
         lv = self.goal_rotation_levels
         if (
             not lv
@@ -100,15 +98,9 @@ class HandCubeConfig(ManipulationConfig):
             )
         curriculum.resolve_level(self.goal_level, len(lv))
         self.curriculum.validate()
-        if not 0 < self.success_tolerance < np.pi:
-            raise ValueError(f"success_tolerance={self.success_tolerance}: must be in (0, pi)")
-        if self.max_consecutive_successes < 1 or self.goal_timeout < 1:
-            raise ValueError("max_consecutive_successes and goal_timeout: must be >= 1")
-        if self.object_shape not in geometry.OBJECT_SHAPES:
-            raise ValueError(
-                f"object_shape={self.object_shape!r}: allowed values are "
-                f"{list(geometry.OBJECT_SHAPES)}"
-            )
+        checks.require("success_tolerance", self.success_tolerance, gt=0, lt=np.pi)
+        for name in ("max_consecutive_successes", "goal_timeout"):
+            checks.require(name, getattr(self, name), ge=1)
 
 
 class HandCube(MjxTask):

@@ -20,13 +20,16 @@ numpy inference of exported students (``student/inference.py``) reproduces.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import flax.linen as nn
 import jax
 import jax.numpy as jp
 
-CELLS = ("gru", "lstm")
+from envs import checks
+
+Cell = Literal["gru", "lstm"]
+CELLS: tuple[str, ...] = checks.choices(Cell)
 
 Initializer = Callable[..., jax.Array]
 DEFAULT_INIT = nn.initializers.lecun_normal()
@@ -78,21 +81,17 @@ class MLP(nn.Module):
 
 def memory_cell(kind: str, size: int, **kwargs: Any) -> nn.RNNCellBase:
     """A ``gru`` or ``lstm`` cell of ``size`` units: ``cell(carry, x) -> (carry, y [B, size])``."""
+    checks.require("memory", kind, allowed=CELLS)
     if kind == "gru":
         return nn.GRUCell(size, **kwargs)
-    if kind == "lstm":
-        return nn.OptimizedLSTMCell(size, **kwargs)
-    raise ValueError(f"memory={kind!r}: allowed cells are {list(CELLS)}")
+    return nn.OptimizedLSTMCell(size, **kwargs)
 
 
 def zero_carry(kind: str, batch: int, size: int) -> Any:
     """The carry of a fresh episode: ``[B, size]`` (``gru``) or ``(c, h)`` (``lstm``), zeros."""
+    checks.require("memory", kind, allowed=CELLS)
     zeros = lambda: jp.zeros((batch, size), jp.float32)
-    if kind == "gru":
-        return zeros()
-    if kind == "lstm":
-        return (zeros(), zeros())
-    raise ValueError(f"memory={kind!r}: allowed cells are {list(CELLS)}")
+    return zeros() if kind == "gru" else (zeros(), zeros())
 
 
 def reset_carry(carry: Any, done: jax.Array) -> Any:

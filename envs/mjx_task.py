@@ -24,9 +24,8 @@ from envs.base import ArraySpec, State, spec_of
 from envs.observations import PointCloudConfig
 from envs.randomize import RandomizationConfig
 
-IMPLS = ("jax", "warp")
-
-
+Impl = Literal["jax", "warp"]
+"""MJX implementations: ``jax`` (any device) or ``warp`` (NVIDIA GPUs)."""
 ActionMode = Literal["absolute", "residual"]
 
 
@@ -42,10 +41,10 @@ class ManipulationConfig:
     """Control steps before an episode is truncated."""
     solver_iterations: int = 3
     ls_iterations: int = 5
-    backend: str = "auto"
+    backend: physics_lib.Backend = "auto"
     """Physics: ``mujoco`` (MuJoCo C on the host, one batched call per step: CPUs),
     ``mjx`` (GPU/TPU), or ``auto`` (``mujoco`` when JAX's default backend is the CPU)."""
-    impl: str = "jax"
+    impl: Impl = "jax"
     """MJX implementation (``backend=mjx``): ``jax`` (any device) or ``warp`` (NVIDIA GPUs)."""
     point_cloud: PointCloudConfig = PointCloudConfig()
     randomization: RandomizationConfig = RandomizationConfig()
@@ -58,7 +57,7 @@ class ManipulationConfig:
 
     def validate(self) -> None:
         """Raises a one-line ``ValueError`` naming the first invalid field."""
-        checks.require("action_mode", self.action_mode, allowed=checks.choices(ActionMode))
+        checks.check_types(self)  # the Literal fields too (backend, impl, action_mode)
         checks.require("action_scale", self.action_scale, gt=0)
         if self.sim_dt <= 0 or self.ctrl_dt < self.sim_dt:
             raise ValueError(
@@ -68,14 +67,7 @@ class ManipulationConfig:
         if abs(ratio - round(ratio)) > 1e-6:
             raise ValueError(f"ctrl_dt={self.ctrl_dt}: must be a multiple of sim_dt={self.sim_dt}")
         for name in ("episode_length", "solver_iterations", "ls_iterations"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
-        if self.backend not in physics_lib.BACKENDS:
-            raise ValueError(
-                f"backend={self.backend!r}: allowed values are {list(physics_lib.BACKENDS)}"
-            )
-        if self.impl not in IMPLS:
-            raise ValueError(f"impl={self.impl!r}: allowed values are {list(IMPLS)}")
+            checks.require(name, getattr(self, name), ge=1)
         self.point_cloud.validate()
         randomize.validate(self.randomization)
 

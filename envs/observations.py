@@ -6,6 +6,7 @@ Pure functions over arrays; the task modules decide what to feed them.
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import jax
 import jax.numpy as jp
@@ -13,10 +14,10 @@ import mujoco
 import numpy as np
 from mujoco import mjx
 
-from envs import fastrand, geometry
+from envs import checks, fastrand, geometry
 from envs.randomize import ObservationNoise, UnmodeledEffects
 
-POINT_CLOUD_SOURCES = ("surface", "raycast", "none")
+PointCloudSource = Literal["surface", "raycast", "none"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +29,7 @@ class PointCloudConfig:
     noise-free); ``point_cloud_mask`` marks valid points.
     """
 
-    source: str = "surface"
+    source: PointCloudSource = "surface"
     """``surface``: points sampled on the object's geoms, moved by its pose.
     ``raycast``: a simulated depth camera (``mjx.ray``); fingers occlude the object.
     ``none``: all points zero and masked out (skips the work when no policy reads it)."""
@@ -44,14 +45,9 @@ class PointCloudConfig:
     max_depth: float = 2.0
 
     def validate(self, prefix: str = "observation.point_cloud") -> None:
-        if self.source not in POINT_CLOUD_SOURCES:
-            raise ValueError(
-                f"{prefix}.source={self.source!r}: allowed values are {list(POINT_CLOUD_SOURCES)}"
-            )
-        if self.num_points < 1:
-            raise ValueError(f"{prefix}.num_points={self.num_points}: must be >= 1")
-        if self.num_goal_points < 0:
-            raise ValueError(f"{prefix}.num_goal_points={self.num_goal_points}: must be >= 0")
+        checks.check_types(self, f"{prefix}.")
+        checks.require(f"{prefix}.num_points", self.num_points, ge=1)
+        checks.require(f"{prefix}.num_goal_points", self.num_goal_points, ge=0)
         if min(self.resolution) < 1 or not 0 < self.fovy < 180:
             raise ValueError(f"{prefix}.resolution/fovy: need positive resolution, 0 < fovy < 180")
 

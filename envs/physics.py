@@ -38,7 +38,7 @@ import hashlib
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
@@ -48,16 +48,16 @@ from flax import struct
 from mujoco import mjx
 from mujoco import rollout as mj_rollout
 
-from envs import geometry, host_call, randomize
+from envs import checks, geometry, host_call, randomize
 
-BACKENDS: tuple[str, ...] = ("auto", "mjx", "mujoco")
+Backend = Literal["auto", "mjx", "mujoco"]
 """``physics.backend`` values: ``auto`` picks ``mujoco`` on a CPU and ``mjx`` elsewhere."""
+BACKENDS: tuple[str, ...] = checks.choices(Backend)
 
 
 def resolve_backend(backend: str) -> str:
     """``auto`` -> ``mujoco`` when JAX's default backend is the CPU, else ``mjx``."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r}: allowed values are {list(BACKENDS)}")
+    checks.require("backend", backend, allowed=BACKENDS)
     if backend != "auto":
         return backend
     return "mujoco" if jax.default_backend() == "cpu" else "mjx"

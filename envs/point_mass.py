@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jp
 import numpy as np
 
+from envs import checks, randomize
 from envs import observations as obs_lib
-from envs import randomize
 from envs.base import ArraySpec, State, spec_of
 from envs.mjx_task import privileged_layout
 from envs.observations import PointCloudConfig
@@ -52,13 +52,11 @@ class PointMassConfig:
     )
 
     def validate(self) -> None:
+        checks.check_types(self)
         for name in ("ctrl_dt", "max_force", "mass", "arena", "radius", "success_tolerance"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}={getattr(self, name)}: must be > 0")
-        if self.instability < 0:
-            raise ValueError(f"instability={self.instability}: must be >= 0")
-        if self.episode_length < 1:
-            raise ValueError(f"episode_length={self.episode_length}: must be >= 1")
+            checks.require(name, getattr(self, name), gt=0)
+        checks.require("instability", self.instability, ge=0)
+        checks.require("episode_length", self.episode_length, ge=1)
         if not 0 < self.goal_range <= self.arena:
             raise ValueError(f"goal_range={self.goal_range}: must be in (0, arena={self.arena}]")
         if self.point_cloud.source == "raycast":

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jp
 import numpy as np
 
-from envs import geometry
+from envs import checks, geometry
 
 Range = tuple[float, float]
 
@@ -154,10 +154,10 @@ def validate(cfg: RandomizationConfig, prefix: str = "randomization") -> None:
                     raise ValueError(
                         f"{name}={value!r}: expected a range (lo, hi) with 0 <= lo <= hi"
                     )
-            elif value < 0:
-                raise ValueError(f"{name}={value!r}: must be >= 0")
-            elif f.name.endswith(("probability", "dropout")) and value > 1:
-                raise ValueError(f"{name}={value!r}: a probability must be in [0, 1]")
+            elif f.name.endswith(("probability", "dropout")):
+                checks.require(name, value, ge=0, le=1)
+            else:
+                checks.require(name, value, ge=0)
     un, pre = cfg.unmodeled, f"{prefix}.unmodeled"
     if un.min_action_delay > un.max_action_delay:
         raise ValueError(

@@ -18,26 +18,26 @@ At the position levels the reward's task term is the kernel on the position dist
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
 import numpy as np
 from mujoco import mjx
 
-from envs import curriculum, geometry
+from envs import checks, curriculum, geometry
 from envs.assets_trifinger import (
     ARENA_RADIUS,
     CUBE_HALF_SIZE,
     TRIFINGER_DEFAULT_QPOS,
+    Control,
     build_trifinger_mjcf,
 )
 from envs.mjx_task import ManipulationConfig, MjxTask
 from envs.observations import PointCloudConfig
 
-CONTROLS = ("position", "torque")
-REWARD_REPRESENTATIONS = ("keypoints", "pose")
-GOAL_ORIENTATIONS = ("full", "yaw", "none")
+RewardRepresentation = Literal["keypoints", "pose"]
+GoalOrientation = Literal["full", "yaw", "none"]
 GOAL_LEVELS = ("floor", "lifted", "pose")
 POSE_LEVEL = GOAL_LEVELS.index("pose")
 
@@ -53,14 +53,14 @@ class TriFingerCubeConfig(ManipulationConfig):
     episode_length: int = 200
     solver_iterations: int = 4
     ls_iterations: int = 6
-    control: str = "position"
+    control: Control = "position"
     """``position`` (joint targets) or ``torque`` (normalized motor torques)."""
-    goal_orientation: str = "full"
+    goal_orientation: GoalOrientation = "full"
     """``full``: uniformly random 3-D orientation; ``yaw``: about z only; ``none``."""
     goal_radius: float = 0.1
     """Goal and start positions are drawn within this radius of the arena centre."""
     goal_height: tuple[float, float] = (CUBE_HALF_SIZE, 0.1)
-    reward_representation: str = "keypoints"
+    reward_representation: RewardRepresentation = "keypoints"
     """``keypoints`` (Remote Sim2Real) or ``pose`` (position + rotation angle)."""
     keypoint_weight: float = 2.0
     fingertip_weight: float = 30.0
@@ -70,7 +70,7 @@ class TriFingerCubeConfig(ManipulationConfig):
     success_threshold: float = 0.02
     """Distance (m) counted as success: the cube centre's at the position levels (2 cm, as
     IsaacGymEnvs), the mean corner distance at ``pose``."""
-    object_shape: str = "cube"
+    object_shape: geometry.ObjectShapeName = "cube"
     """``cube``, ``cuboid`` (2:1:1, same volume and mass) or ``sphere`` (radius = the cube's
     half size); the keypoints are the 8 corners of the object's bounding box (robustness
     evaluation: ``dexdistill evaluate --sweeps object_shape``)."""
@@ -86,21 +86,10 @@ class TriFingerCubeConfig(ManipulationConfig):
         return len(GOAL_LEVELS)
 
     def validate(self) -> None:
-        super().validate()
+        super().validate()  # also checks the Literal fields (control, object_shape, ...)
         curriculum.resolve_level(self.goal_level, len(GOAL_LEVELS))
         self.curriculum.validate()
-        for name, allowed in (
-            ("control", CONTROLS),
-            ("goal_orientation", GOAL_ORIENTATIONS),
-            ("reward_representation", REWARD_REPRESENTATIONS),
-            ("object_shape", geometry.OBJECT_SHAPES),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"{name}={getattr(self, name)!r}: allowed values are {list(allowed)}"
-                )
-        if not 0 < self.goal_radius < ARENA_RADIUS:
-            raise ValueError(f"goal_radius={self.goal_radius}: must be in (0, {ARENA_RADIUS})")
+        checks.require("goal_radius", self.goal_radius, gt=0, lt=ARENA_RADIUS)
 
 
 def lgsk(x: jax.Array, scale: float, offset: float) -> jax.Array:

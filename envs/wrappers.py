@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jp
 
+from envs import checks
 from envs.base import ArraySpec, Env, State
 
 
@@ -113,8 +114,7 @@ class ObservationHistory(Wrapper):
 
     def __init__(self, env: Env, keys: tuple[str, ...], length: int):
         super().__init__(env)
-        if length < 1:
-            raise ValueError(f"history length={length}: must be >= 1")
+        checks.require("history length", length, ge=1)
         missing = [k for k in keys if k not in env.observation_spec]
         if missing:
             raise ValueError(
@@ -162,8 +162,7 @@ class Batched(Wrapper):
 
     def __init__(self, env: Env, num_envs: int):
         super().__init__(env)
-        if num_envs < 1:
-            raise ValueError(f"num_envs={num_envs}: must be >= 1")
+        checks.require("num_envs", num_envs, ge=1)
         self.num_envs = num_envs
 
     def reset(self, rng: jax.Array) -> State:
@@ -184,8 +183,7 @@ class BatchedAutoReset(Wrapper):
 
     def __init__(self, env: Env, num_envs: int):
         super().__init__(AutoReset(env))
-        if num_envs < 1:
-            raise ValueError(f"num_envs={num_envs}: must be >= 1")
+        checks.require("num_envs", num_envs, ge=1)
         self.num_envs = num_envs
         self._inner = env
 

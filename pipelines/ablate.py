@@ -26,9 +26,11 @@ import numpy as np
 import tyro
 
 import envs
+from envs import checks
 from pipelines import config_io, presets
 
-ABLATIONS = ("randomization", "memory", "representation", "dagger", "modality", "loss")
+Ablation = Literal["randomization", "memory", "representation", "dagger", "modality", "loss"]
+ABLATIONS: tuple[str, ...] = checks.choices(Ablation)
 CONDITIONS = ("heldout", "reality")
 ERRORS = ("keypoint_distance", "position_error", "rotation_error")
 """End-of-episode errors reported next to success when the task measures them (these stay
@@ -55,6 +57,7 @@ _FAMILIES = ("physics", "observation", "unmodeled", "camera")
 
 def arms(name: str, task: str) -> list[Arm]:
     """The arms of ablation ``name`` on ``task`` (unsupported ones raise one line)."""
+    checks.require("ablation", name, allowed=ABLATIONS)
     config = envs.default_config(task)
     if name == "randomization":
         off = lambda fams: tuple((f"randomization.{f}.enabled", False) for f in fams)  # noqa: E731
@@ -122,16 +125,14 @@ def arms(name: str, task: str) -> list[Arm]:
                 )
             )
         return out
-    if name == "loss":
-        return [
-            Arm(
-                f"{loss}{'_aux' if aux else ''}",
-                distill=(("dagger.fit.loss", loss), ("dagger.fit.aux_weight", 0.1 if aux else 0.0)),
-            )
-            for loss in ("mse", "nll", "kl", "std_mse")
-            for aux in (False, True)
-        ]
-    raise ValueError(f"ablation {name!r}: allowed values are {list(ABLATIONS)}")
+    return [  # name == "loss"
+        Arm(
+            f"{loss}{'_aux' if aux else ''}",
+            distill=(("dagger.fit.loss", loss), ("dagger.fit.aux_weight", 0.1 if aux else 0.0)),
+        )
+        for loss in ("mse", "nll", "kl", "std_mse")
+        for aux in (False, True)
+    ]
 
 
 def _tasks_with(field: str) -> list[str]:
@@ -142,9 +143,7 @@ def _tasks_with(field: str) -> list[str]:
 class AblateConfig:
     """Options of ``dexdistill ablate``."""
 
-    name: tyro.conf.Positional[
-        Literal["randomization", "memory", "representation", "dagger", "modality", "loss"]
-    ] = "dagger"
+    name: tyro.conf.Positional[Ablation] = "dagger"
     """Which ablation: randomization, memory, representation, dagger, modality, loss."""
     task: str = "point_mass"
     seeds: int = 3
@@ -163,21 +162,17 @@ class AblateConfig:
     """Task overrides shared by every arm, ``FIELD=VALUE`` (e.g. ``instability=3.5``)."""
 
     def validate(self) -> None:
-        if self.name not in ABLATIONS:
-            raise ValueError(f"name={self.name!r}: allowed values are {list(ABLATIONS)}")
+        checks.check_types(self)
         if self.task not in envs.names():
             raise ValueError(f"task={self.task!r}: unknown task; registered tasks: {envs.names()}")
-        for field in ("seeds",):
-            if getattr(self, field) < 1:
-                raise ValueError(f"{field}={getattr(self, field)}: must be >= 1")
+        checks.require("seeds", self.seeds, ge=1)
         for field in ("episodes", "teacher_timesteps", "iterations"):
-            if getattr(self, field) < 0:
-                raise ValueError(f"{field}={getattr(self, field)}: must be >= 0")
+            checks.require(field, getattr(self, field), ge=0)
         presets.get(self.preset or presets.default_for(self.task))
         envs.with_overrides(
             envs.default_config(self.task), config_io.parse_overrides(self.env_overrides)
         ).validate()
-        if self.name in ABLATIONS and self.arms:
+        if self.arms:
             valid = [a.name for a in arms(self.name, self.task)]
             unknown = [a for a in self.arms if a not in valid]
             if unknown:

@@ -31,9 +31,12 @@ import numpy as np
 from mujoco import rollout
 
 import envs
-from envs import physics, wrappers
-from envs.mjx_task import MjxTask
+from envs import checks, physics, wrappers
+from envs.mjx_task import Impl, MjxTask
 from pipelines import run_files
+
+MeasuredBackend = Literal["mujoco", "mjx"]
+"""The physics backends ``bench envs`` measures (``auto`` is one of them)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +51,9 @@ class BenchEnvsConfig:
     """Timed runs after the compiling one; the best is reported."""
     point_cloud: Literal["surface", "raycast"] = "surface"
     """Point-cloud source for the ``env`` measurement: ``surface`` or ``raycast``."""
-    impl: Literal["jax", "warp"] = "jax"
+    impl: Impl = "jax"
     """MJX implementation: ``jax`` or ``warp`` (GPU)."""
-    backends: tuple[str, ...] = ("mujoco", "mjx")
+    backends: tuple[MeasuredBackend, ...] = ("mujoco", "mjx")
     """Physics backends to measure side by side (``mujoco``, ``mjx``)."""
     raw_rollout: bool = True
     """Also time raw ``mujoco.rollout`` on the host (off on accelerator machines, where
@@ -61,17 +64,13 @@ class BenchEnvsConfig:
 
     def validate(self) -> None:
         """Raises a one-line ``ValueError`` naming the first bad field."""
+        checks.check_types(self)
         validate_common(self.tasks, self.batch_sizes, self.repeats)
-        if self.steps < 1:
-            raise ValueError(f"steps={self.steps}: must be >= 1")
-        for name, allowed in (("point_cloud", ("surface", "raycast")), ("impl", ("jax", "warp"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}={getattr(self, name)!r}: allowed values are {allowed}")
-        bad = [b for b in self.backends if b not in ("mujoco", "mjx")]
-        if bad or not self.backends:
-            raise ValueError(
-                f"backends={list(self.backends)}: allowed values are ['mujoco', 'mjx']"
-            )
+        checks.require("steps", self.steps, ge=1)
+        if not self.backends:
+            raise ValueError("backends=[]: name at least one of ['mujoco', 'mjx']")
+        for backend in self.backends:
+            checks.require("backends", backend, allowed=checks.choices(MeasuredBackend))
 
 
 def validate_common(tasks: tuple[str, ...], batch_sizes: tuple[int, ...], repeats: int) -> None:
@@ -81,8 +80,7 @@ def validate_common(tasks: tuple[str, ...], batch_sizes: tuple[int, ...], repeat
         raise ValueError(f"tasks={list(tasks)}: registered tasks are {envs.names()}")
     if not batch_sizes or min(batch_sizes) < 1:
         raise ValueError(f"batch_sizes={list(batch_sizes)}: must be non-empty, each >= 1")
-    if repeats < 1:
-        raise ValueError(f"repeats={repeats}: must be >= 1")
+    checks.require("repeats", repeats, ge=1)
 
 
 def timed(fn: Any, *args: Any, repeats: int) -> tuple[float, float]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Literal
+from typing import Any
 
 import jax
 import jax.numpy as jp
@@ -25,9 +25,10 @@ import jax.numpy as jp
 import envs
 from distill import buffer as buffer_lib
 from distill import dagger
-from envs import wrappers
+from envs import checks, wrappers
 from pipelines import presets
 from pipelines.bench import machine, timed, validate_common, write_results
+from pipelines.distill_stage import StudentKind
 from pipelines.run_pipeline import RunConfig
 from student.networks import make_networks, make_policy
 from teacher import normalize as norm_lib
@@ -41,7 +42,7 @@ class BenchDistillConfig:
 
     tasks: tuple[str, ...] = ("point_mass", "dclaw_valve")
     batch_sizes: tuple[int, ...] = (64,)
-    student: Literal["keypoints", "pointcloud"] = "keypoints"
+    student: StudentKind = "keypoints"
     """``keypoints`` or ``pointcloud``."""
     unroll_length: int = 40
     """DAgger steps per env per iteration."""
@@ -52,11 +53,9 @@ class BenchDistillConfig:
 
     def validate(self) -> None:
         """Raises a one-line ``ValueError`` naming the first bad field."""
+        checks.check_types(self)
         validate_common(self.tasks, self.batch_sizes, self.repeats)
-        if self.student not in ("keypoints", "pointcloud"):
-            raise ValueError(f"student={self.student!r}: allowed values are keypoints, pointcloud")
-        if self.unroll_length < 1:
-            raise ValueError(f"unroll_length={self.unroll_length}: must be >= 1")
+        checks.require("unroll_length", self.unroll_length, ge=1)
 
 
 def _teacher(base: Any, preset: RunConfig) -> Any:

@@ -39,6 +39,8 @@ from pipelines.logs import MetricsLog
 from student.networks import StudentConfig, StudentNetworks, make_networks, make_policy
 from teacher import ppo
 
+StudentKind = Literal["keypoints", "pointcloud"]
+"""What the student sees of the object (the CLI's names of the student modalities)."""
 STUDENTS = {"keypoints": "keypoints", "pointcloud": "point_cloud"}
 AUX_PARTS = ("object_pos", "object_quat")
 EPISODE_FILE = "episode.npz"
@@ -49,7 +51,7 @@ EPISODE_FILE = "episode.npz"
 class DistillStageConfig:
     """Options of ``dexdistill distill``."""
 
-    student: Literal["keypoints", "pointcloud"] = "keypoints"
+    student: StudentKind = "keypoints"
     """What the student sees of the object (sets ``dagger.student.modality``)."""
     dagger: dagger_lib.DAggerConfig = dagger_lib.DAggerConfig()
     env_overrides: tuple[str, ...] = ()
@@ -71,17 +73,13 @@ class DistillStageConfig:
     (``envs.curriculum``; -1: the hardest). None: the level the teacher's training reached."""
 
     def validate(self) -> None:
-        if self.student not in STUDENTS:
-            raise ValueError(f"student={self.student!r}: allowed values are {list(STUDENTS)}")
+        checks.check_types(self)
         for name in ("eval_every", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name}={getattr(self, name)}: must be >= 0")
+            checks.require(name, getattr(self, name), ge=0)
         for name in ("eval_episodes", "final_eval_episodes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
+            checks.require(name, getattr(self, name), ge=1)
         if self.dagger.beta.kind == "success_gated" and self.eval_every != 1:
             raise ValueError("eval_every: must be 1 with dagger.beta.kind='success_gated'")
-        checks.check_types(self)
         self.dagger.validate()
 
     def student_config(self, aux_size: int, num_goal_points: int = 0) -> StudentConfig:

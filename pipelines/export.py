@@ -28,6 +28,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from envs import checks
 from envs.base import ArraySpec
 from pipelines import run_files
 from pipelines.config_io import to_dict
@@ -146,8 +147,8 @@ def measure_latency(policy: StudentPolicy, batch: int = 1, iterations: int = 200
     ``iterations`` steps on fixed random observations. Returns microseconds
     (``median_us``, ``p90_us``, ``mean_us``, ``min_us``) and where it was measured.
     """
-    if iterations < 1 or batch < 1:
-        raise ValueError(f"measure_latency: batch={batch}, iterations={iterations}: must be >= 1")
+    checks.require("batch", batch, ge=1)
+    checks.require("iterations", iterations, ge=1)
     obs = policy.example_observation(batch, seed=0)
     carry = policy.initial_carry(batch)
     for _ in range(max(10, iterations // 10)):

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jp
 import numpy as np
 
+from envs import checks
 from envs.base import Env, State
 from pipelines import config_io, run_files
 
@@ -115,8 +116,7 @@ def rollout_frames(
     (so ``1 + episode length`` frames).
     """
     steps = env.episode_length if max_steps is None else min(max_steps, env.episode_length)
-    if steps < 1:
-        raise ValueError(f"max_steps={max_steps}: must be >= 1")
+    checks.require("max_steps", steps, ge=1)
     first, traj, alive = jax.device_get(_make_rollout(env, policy, initial_carry, steps)(key))
     taken = int(np.sum(alive))
     frames = [first]

@@ -64,15 +64,13 @@ class TeacherStageConfig:
     """Time one rollout alone once, to split iteration time into collection and update."""
 
     def validate(self) -> None:
+        checks.check_types(self)
         if self.env not in envs.names():
             raise ValueError(f"env={self.env!r}: unknown task; registered tasks: {envs.names()}")
         for name in ("eval_every", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name}={getattr(self, name)}: must be >= 0")
+            checks.require(name, getattr(self, name), ge=0)
         for name in ("eval_episodes", "final_eval_episodes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)}: must be >= 1")
-        checks.check_types(self)
+            checks.require(name, getattr(self, name), ge=1)
         self.ppo.validate()
         self.env_config().validate()
 

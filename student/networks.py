@@ -23,25 +23,28 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import flax.linen as nn
 import jax
 import jax.numpy as jp
 
+from envs import checks
 from envs.base import STUDENT_KEYS, ArraySpec, check_keys
 from envs.layers import CELLS, memory_cell, mlp, reset_carry, zero_carry
 
-MEMORIES = ("gru", "lstm", "stack", "none")
-MODALITIES = ("keypoints", "point_cloud")
-LAST_ACTIONS = ("executed", "none")
+Memory = Literal["gru", "lstm", "stack", "none"]
+Modality = Literal["keypoints", "point_cloud"]
+LastAction = Literal["executed", "none"]
+MEMORIES: tuple[str, ...] = checks.choices(Memory)
+MODALITIES: tuple[str, ...] = checks.choices(Modality)
 
 
 @dataclasses.dataclass(frozen=True)
 class StudentConfig:
     """Architecture of a student policy."""
 
-    modality: str = "keypoints"
+    modality: Modality = "keypoints"
     """``keypoints`` or ``point_cloud`` (the object observation it reads)."""
     extra_keys: tuple[str, ...] = ("proprio",)
     """Other observation keys it reads (never ``privileged``)."""
@@ -52,7 +55,7 @@ class StudentConfig:
     pooled feature is twice the last width (max + mean). (64, 64) left the valve
     point-cloud student at 0.80 of its teacher; (64, 128, 256) reached 1.12."""
     proprio_hidden: tuple[int, ...] = (64,)
-    memory: str = "gru"
+    memory: Memory = "gru"
     memory_size: int = 128
     history: int = 4
     """Window length for ``memory='stack'``."""
@@ -60,7 +63,7 @@ class StudentConfig:
     min_std: float = 0.05
     aux_outputs: int = 0
     """Size of an auxiliary head (e.g. object keypoints/pose prediction); 0: none."""
-    proprio_last_action: str = "executed"
+    proprio_last_action: LastAction = "executed"
     """``proprio`` ends with the last executed action; on teacher-acted DAgger steps that
     action was chosen with privileged information (a copycat shortcut). ``none`` zeroes
     that part before the student sees it."""
@@ -70,23 +73,12 @@ class StudentConfig:
     features tell object from goal. 0: no indicator."""
 
     def validate(self, obs_keys: frozenset[str] | None = None) -> None:
-        if self.modality not in MODALITIES:
-            raise ValueError(
-                f"student.modality={self.modality!r}: allowed values are {list(MODALITIES)}"
-            )
-        if self.memory not in MEMORIES:
-            raise ValueError(f"student.memory={self.memory!r}: allowed values are {list(MEMORIES)}")
-        if self.proprio_last_action not in LAST_ACTIONS:
-            raise ValueError(
-                f"student.proprio_last_action={self.proprio_last_action!r}: allowed values are "
-                f"{list(LAST_ACTIONS)}"
-            )
+        checks.check_types(self, "student.")
         check_keys(self.input_keys, STUDENT_KEYS, "student")
         if obs_keys is not None:
             check_keys(self.input_keys, obs_keys, "student (keys missing from the env)")
         for name in ("memory_size", "history"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"student.{name}={getattr(self, name)}: must be >= 1")
+            checks.require(f"student.{name}", getattr(self, name), ge=1)
 
     @property
     def input_keys(self) -> tuple[str, ...]:

@@ -26,17 +26,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import flax.linen as nn
 import jax
 import jax.numpy as jp
 
+from envs import checks
 from envs.base import ArraySpec, check_keys
 from envs.layers import MLP, memory_cell, reset_carry, zero_carry
 
-DISTRIBUTIONS = ("tanh_normal", "discrete")
-MEMORIES = ("none", "gru", "lstm")
+Distribution = Literal["tanh_normal", "discrete"]
+Memory = Literal["none", "gru", "lstm"]
 _HIDDEN_INIT = nn.initializers.lecun_uniform()
 """The teacher's hidden-layer kernels (the student keeps flax's default, lecun-normal):
 kept apart so that neither network's initial parameters changed when they started to
@@ -53,14 +54,14 @@ class NetworkConfig:
     """Observation keys the critic reads; may include more than the actor's."""
     actor_hidden: tuple[int, ...] = (64, 64)
     critic_hidden: tuple[int, ...] = (128, 128)
-    distribution: str = "tanh_normal"
+    distribution: Distribution = "tanh_normal"
     num_bins: int = 11
     """Bins per action dimension when ``distribution='discrete'``."""
     init_std: float = 0.6
     min_std: float = 0.05
-    actor_memory: str = "none"
+    actor_memory: Memory = "none"
     """``none`` (feed-forward), ``gru`` or ``lstm``: a recurrent actor (Dactyl's LSTM policy)."""
-    critic_memory: str = "none"
+    critic_memory: Memory = "none"
     """``none``, ``gru`` or ``lstm``: a recurrent critic (Dactyl's LSTM value)."""
     memory_size: int = 128
     """Hidden-state size of a recurrent actor or critic."""
@@ -71,26 +72,16 @@ class NetworkConfig:
         return self.actor_memory != "none" or self.critic_memory != "none"
 
     def validate(self, obs_keys: Sequence[str]) -> None:
+        checks.check_types(self, "network.")
         allowed = frozenset(obs_keys)
         check_keys(self.actor_keys, allowed, "network.actor_keys")
         check_keys(self.critic_keys, allowed, "network.critic_keys")
         if not self.actor_keys or not self.critic_keys:
             raise ValueError("network.actor_keys/critic_keys: must name at least one key")
-        if self.distribution not in DISTRIBUTIONS:
-            raise ValueError(
-                f"network.distribution={self.distribution!r}: allowed values are {list(DISTRIBUTIONS)}"
-            )
-        if self.num_bins < 2:
-            raise ValueError(f"network.num_bins={self.num_bins}: must be >= 2")
+        checks.require("network.num_bins", self.num_bins, ge=2)
         if min(self.actor_hidden + self.critic_hidden, default=1) < 1:
             raise ValueError("network.actor_hidden/critic_hidden: sizes must be >= 1")
-        for name in ("actor_memory", "critic_memory"):
-            if getattr(self, name) not in MEMORIES:
-                raise ValueError(
-                    f"network.{name}={getattr(self, name)!r}: allowed values are {list(MEMORIES)}"
-                )
-        if self.memory_size < 1:
-            raise ValueError(f"network.memory_size={self.memory_size}: must be >= 1")
+        checks.require("network.memory_size", self.memory_size, ge=1)
 
 
 def select(obs: Mapping[str, jax.Array], keys: Sequence[str], batch_dims: int) -> jax.Array:

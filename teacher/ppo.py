@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
@@ -30,12 +30,13 @@ import optax
 from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from envs import checks
 from envs import curriculum as cur_lib
 from envs.base import Env, State, headline_metric
 from teacher import normalize as norm_lib
 from teacher.networks import NetworkConfig, TeacherNetworks, make_networks, make_policy
 
-LR_SCHEDULES = ("constant", "linear", "kl_adaptive")
+LrSchedule = Literal["constant", "linear", "kl_adaptive"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +51,7 @@ class PPOConfig:
     num_minibatches: int = 4
     num_epochs: int = 4
     learning_rate: float = 3e-4
-    lr_schedule: str = "constant"
+    lr_schedule: LrSchedule = "constant"
     """``constant``, ``linear`` (decay to 0), or ``kl_adaptive`` (rsl_rl style)."""
     desired_kl: float = 0.01
     """Target KL for ``kl_adaptive``."""
@@ -69,10 +70,10 @@ class PPOConfig:
     network: NetworkConfig = NetworkConfig()
 
     def validate(self) -> None:
+        checks.check_types(self, "ppo.")
         positive = ("num_timesteps", "num_envs", "unroll_length", "num_minibatches", "num_epochs")
         for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"ppo.{name}={getattr(self, name)}: must be >= 1")
+            checks.require(f"ppo.{name}", getattr(self, name), ge=1)
         if self.network.recurrent and self.num_envs % self.num_minibatches:
             raise ValueError(
                 f"ppo.num_minibatches={self.num_minibatches}: must divide num_envs={self.num_envs} "
@@ -83,16 +84,10 @@ class PPOConfig:
                 f"ppo.num_minibatches={self.num_minibatches}: must divide num_envs * unroll_length "
                 f"= {self.num_envs * self.unroll_length}"
             )
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(
-                f"ppo.lr_schedule={self.lr_schedule!r}: allowed values are {list(LR_SCHEDULES)}"
-            )
         for name in ("discount", "gae_lambda"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"ppo.{name}={getattr(self, name)}: must be in [0, 1]")
+            checks.require(f"ppo.{name}", getattr(self, name), ge=0, le=1)
         for name in ("learning_rate", "clip_epsilon", "reward_scaling"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"ppo.{name}={getattr(self, name)}: must be > 0")
+            checks.require(f"ppo.{name}", getattr(self, name), gt=0)
 
     @property
     def steps_per_iteration(self) -> int:
