@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jp
@@ -40,6 +41,27 @@ def _gae_loop(rewards, values, bootstrap, terms, truncs, gamma, lam):
             acc = delta + gamma * lam * (1 - terms[t, b]) * acc
             adv[t, b] = acc
     return adv
+
+
+def _train_and_score(
+    base: Any, nets: Any, iteration: Any, ts: Any, iterations: int
+) -> tuple[dict, dict]:
+    """Summaries of 128 deterministic episodes before and after ``iterations`` PPO iterations."""
+    evaluator = eval_lib.make_evaluator(
+        base,
+        lambda p: make_policy(nets, p[0], lambda o: norm_lib.normalize(p[1], o), True),
+        128,
+        nets.initial_carry,
+    )
+
+    def score(ts: Any) -> dict:
+        key = jax.random.PRNGKey(9)
+        return eval_lib.summarize(jax.device_get(evaluator((ts.params, ts.normalizer), key)))
+
+    before = score(ts)
+    for _ in range(iterations):
+        ts, _ = iteration(ts)
+    return before, score(ts)
 
 
 def test_gae_matches_python_loop():
@@ -107,17 +129,7 @@ def test_tiny_task_is_learned_in_under_a_minute(distribution):
     t0 = time.perf_counter()
     nets, iteration = ppo.build(env, cfg)
     ts = ppo.init_state(env, nets, cfg)
-    evaluator = eval_lib.make_evaluator(
-        base, lambda p: make_policy(nets, p[0], lambda o: norm_lib.normalize(p[1], o), True), 128
-    )
-    before = eval_lib.summarize(
-        jax.device_get(evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(9)))
-    )
-    for _ in range(cfg.num_iterations):
-        ts, _ = iteration(ts)
-    after = eval_lib.summarize(
-        jax.device_get(evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(9)))
-    )
+    before, after = _train_and_score(base, nets, iteration, ts, cfg.num_iterations)
     elapsed = time.perf_counter() - t0
     assert before["success_rate"] < 0.2
     assert after["success_rate"] >= 0.8, after
@@ -344,20 +356,7 @@ def test_recurrent_teacher_learns_tiny_task():
     env = wrappers.wrap_for_training(base, cfg.num_envs)
     nets, iteration = ppo.build(env, cfg)
     ts = ppo.init_state(env, nets, cfg)
-    evaluator = eval_lib.make_evaluator(
-        base,
-        lambda p: make_policy(nets, p[0], lambda o: norm_lib.normalize(p[1], o), True),
-        128,
-        nets.initial_carry,
-    )
-    before = eval_lib.summarize(
-        jax.device_get(evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(9)))
-    )
-    for _ in range(cfg.num_iterations):
-        ts, _ = iteration(ts)
-    after = eval_lib.summarize(
-        jax.device_get(evaluator((ts.params, ts.normalizer), jax.random.PRNGKey(9)))
-    )
+    before, after = _train_and_score(base, nets, iteration, ts, cfg.num_iterations)
     assert before["success_rate"] < 0.2
     assert after["success_rate"] >= 0.6, after
     assert after["return_mean"] > before["return_mean"] + 10
