@@ -27,7 +27,14 @@ import tyro
 
 import envs
 from envs import checks
-from pipelines import config_io, presets
+from pipelines import (
+    config_io,
+    distill_stage,
+    evaluate_stage,
+    presets,
+    run_files,
+    teacher_stage,
+)
 
 Ablation = Literal["randomization", "memory", "representation", "dagger", "modality", "loss"]
 ABLATIONS: tuple[str, ...] = checks.choices(Ablation)
@@ -213,7 +220,6 @@ def _teacher_dir(out: Path, teacher: Any) -> Path:
 
 def run_arm(cfg: AblateConfig, arm: Arm, seed: int) -> dict[str, Any]:
     """Trains (or reuses) ``arm`` for ``seed`` and evaluates it; returns one result row."""
-    from pipelines import distill_stage, evaluate_stage, teacher_stage
 
     out = Path(cfg.out)
     teacher_cfg, distill_cfg = _stage_configs(cfg, arm, seed)
@@ -267,17 +273,22 @@ def run(cfg: AblateConfig) -> dict[str, Any]:
     metric = "consecutive" if any("heldout_consecutive" in r for r in rows) else "success"
     write_csv(out / f"{cfg.name}.csv", rows)
     table = to_markdown(cfg, [a.name for a in arm_list], rows, metric)
-    (out / f"{cfg.name}.md").write_text(table)
+    run_files.write_text(out / f"{cfg.name}.md", table)
     plot(out / f"{cfg.name}.png", cfg, [a.name for a in arm_list], rows, metric)
     return {"rows": rows, "table": table}
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """One row per arm and seed, every key any row has as a column (written atomically)."""
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    run_files.write_atomic(path, write)
 
 
 def _stats(values: list[float]) -> tuple[str, str, str]:
@@ -375,5 +386,5 @@ def plot(
     ax.set_title(f"{cfg.name} ({cfg.task}, {cfg.seeds} seed(s))")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    run_files.write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)

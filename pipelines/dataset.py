@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
 NAME = "dexdistill_dagger"
@@ -252,7 +253,6 @@ class DatasetWriter:
                 self._queue.task_done()
 
     def _write(self, seq: Mapping[str, Any], provenance: dict[str, Any]) -> None:
-        import jax
         from tensorflow_datasets.core import sequential_writer
 
         host = jax.device_get(seq)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -212,8 +213,6 @@ failure is remembered and not retried."""
 
 def make_renderer(model: Any, width: int, height: int) -> Any:
     """``mujoco.Renderer`` or a one-line ``RuntimeError`` saying OpenGL is unavailable."""
-    import os
-
     import mujoco
 
     if _gl_failure:

@@ -22,9 +22,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
-from pipelines import run_files
+from pipelines import render, run_files
 
 Record = dict[str, Any]
 
@@ -654,10 +655,6 @@ def _render_video(
 ) -> Path | str:
     """Writes the episode video - the recorded ``episode`` if given, else a rollout of
     ``video_policy`` - and returns its path, or the one-line reason it could not."""
-    import jax
-
-    from pipelines import render
-
     try:
         if episode is not None:
             return render.render_recorded(episode, out_dir / VIDEO_NAME)
