@@ -114,3 +114,31 @@ def test_trifinger_success_is_mean_keypoint_distance():
     _, _, m, _ = env.compute_reward(shifted, dict(state.info), jax.random.PRNGKey(0))
     assert float(m["success"]) == 0.0
     np.testing.assert_allclose(float(m["keypoint_distance"]), 0.05, atol=1e-5)
+
+
+def test_residual_actions_are_offsets_from_the_default_grasp():
+    """hand_cube's ``residual`` actions: 0 holds the default grasp, +-1 moves by action_scale."""
+    import envs
+
+    hand = envs.make("hand_cube")
+    assert hand.config.action_mode == "residual"
+    centre = np.asarray(hand.default_joint_pos)
+    lo, hi = hand._ctrl_lo, hand._ctrl_hi
+    np.testing.assert_allclose(hand._ctrl_from_action(jp.zeros(16)), centre, atol=1e-6)
+    up = np.asarray(hand._ctrl_from_action(jp.ones(16)))
+    np.testing.assert_allclose(up, np.minimum(centre + hand.config.action_scale, hi), atol=1e-6)
+    action = jp.linspace(-0.5, 0.5, 16)
+    ctrl = hand._ctrl_from_action(action)
+    assert np.all((np.asarray(ctrl) >= lo - 1e-6) & (np.asarray(ctrl) <= hi + 1e-6))
+    np.testing.assert_allclose(hand._action_from_ctrl(ctrl), action, atol=1e-5)
+
+
+def test_absolute_actions_span_the_control_range():
+    import envs
+
+    env = envs.make("dclaw_valve")
+    assert env.config.action_mode == "absolute"
+    np.testing.assert_allclose(env._ctrl_from_action(-jp.ones(9)), env._ctrl_lo, atol=1e-6)
+    np.testing.assert_allclose(env._ctrl_from_action(jp.ones(9)), env._ctrl_hi, atol=1e-6)
+    with pytest.raises(ValueError, match="action_mode='delta': allowed values are"):
+        envs.make("dclaw_valve", action_mode="delta")
