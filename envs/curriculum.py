@@ -116,7 +116,7 @@ def update(
 def set_level(state: Any, level: jax.Array) -> Any:
     """A (batched) env ``State`` whose episodes carry ``level``: running episodes keep
     their goals, new goals and new episodes are drawn at ``level``."""
-    info = dict(state.info)
+    info = dict(state.info)  # ``start_level`` stays: the level each episode began at
     info["goal_level"] = jp.full_like(info["goal_level"], level)
     return state.replace(info=info)
 

@@ -286,10 +286,12 @@ class MjxTask:
             "kp_frozen": jp.zeros((), jp.int32),
             "kp_last": jp.zeros((self._kp_local.shape[0], 3)),
             "goal_level": level,
+            "start_level": level,
             **goal,
             **extra,
         }
         _, _, metrics, _ = self.compute_reward(data, info, k_obs)
+        metrics = self._with_start_level(metrics, info)
         obs, info = self._observe(data, info, k_obs)
         return State(
             data=data,
@@ -324,12 +326,20 @@ class MjxTask:
         truncated = time_up & ~terminated
         info["truncation"] = truncated.astype(jp.float32)
         metrics["unstable"] = unstable.astype(jp.float32)
+        metrics = self._with_start_level(metrics, info)
         obs, info = self._observe(data, info, k_obs)
         done = (terminated | truncated).astype(jp.float32)
         reward = jp.where(unstable, 0.0, reward)
         return state.replace(
             data=data, obs=obs, reward=reward, done=done, metrics=metrics, info=info
         )
+
+    def _with_start_level(self, metrics: dict[str, jax.Array], info: dict) -> dict:
+        """Tasks with goal levels report the level each episode started at (``start_level``):
+        the curriculum counts only episodes that started at its current level."""
+        if not self.goal_levels:
+            return metrics
+        return {**metrics, "start_level": info["start_level"].astype(jp.float32)}
 
     # ----------------------------------------------------------------- actions
 

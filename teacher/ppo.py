@@ -392,8 +392,10 @@ def make_iteration(
 
 def _curriculum_update(env: Env) -> Callable:
     """``(curriculum, env_state, metrics [T, B], done [T, B]) -> (curriculum, env_state)``:
-    the window gets this rollout's ended episodes' headline metric; new episodes start at
-    the (possibly advanced) level. The identity for a task without a curriculum."""
+    the window gets the headline metric of this rollout's ended episodes that started at
+    the current level (an episode still running from the level before an advance would
+    otherwise count toward the next advance); new episodes start at the (possibly
+    advanced) level. The identity for a task without a curriculum."""
     ccfg = cur_lib.config_of(env)
     levels = len(cur_lib.levels_of(env))
     key = headline_metric(env)
@@ -401,6 +403,8 @@ def _curriculum_update(env: Env) -> Callable:
     def advance(cs: cur_lib.CurriculumState, state: State, metrics: dict, done: jax.Array):
         if ccfg is None:
             return cs, state
+        if "start_level" in metrics:  # episodes begun before the last advance do not count
+            done = done * (metrics["start_level"] == cs.level.astype(jp.float32))
         total, count = jp.sum(metrics[key] * done), jp.sum(done)
         cs = cur_lib.update(ccfg, cs, total, count, levels)
         return cs, cur_lib.set_level(state, cs.level)

@@ -100,6 +100,37 @@ def test_ppo_curriculum_update_advances_and_sets_the_level_of_new_episodes(tri):
     np.testing.assert_array_equal(np.asarray(out.info["goal_level"]), 1)
 
 
+def test_episodes_begun_before_an_advance_do_not_advance_the_next_level(tri):
+    """After an advance to level 1, successful episodes that started at level 0 (still
+    running when the level went up) must not fill the window and advance it again."""
+    base, _, state = tri
+    cur = curriculum.CurriculumConfig(enabled=True, threshold=0.6, window=2, min_episodes=4)
+    env = envs.make("trifinger_cube", dataclasses.replace(base.config, curriculum=cur))
+    advance = jax.jit(ppo._curriculum_update(env))
+    cs = curriculum.CurriculumState(
+        level=jp.asarray(1, jp.int32),
+        sums=jp.zeros((2,)),
+        counts=jp.zeros((2,)),
+        cursor=jp.asarray(0, jp.int32),
+    )
+    done = jp.zeros((3, 4)).at[-1].set(1.0)
+    old = {"success": jp.ones((3, 4)), "start_level": jp.zeros((3, 4))}
+    for _ in range(3):
+        cs, _ = advance(cs, state, old, done)
+    assert int(cs.level) == 1 and float(jp.sum(cs.counts)) == 0.0
+    new = {"success": jp.ones((3, 4)), "start_level": jp.ones((3, 4))}
+    cs, _ = advance(cs, state, new, done)
+    assert int(cs.level) == 2, "episodes begun at the current level count"
+
+
+def test_episodes_report_the_level_they_started_at(tri):
+    base, env, state = tri
+    assert "start_level" in state.metrics
+    raised = curriculum.set_level(state, jp.asarray(0, jp.int32))
+    nxt = jax.jit(env.step)(raised, jp.zeros((4, base.action_size)))
+    np.testing.assert_array_equal(np.asarray(nxt.metrics["start_level"]), 2.0)
+
+
 def test_trifinger_position_levels_score_only_the_position():
     base = _make("trifinger_cube", goal_level=1)
     state = jax.jit(base.reset)(jax.random.PRNGKey(3))
