@@ -6,7 +6,9 @@ from pipelines import runtime
 
 runtime.choose_headless_gl()  # before anything imports mujoco: report videos render offscreen
 
+import contextlib
 import dataclasses
+import io
 import json
 import sys
 from collections.abc import Callable
@@ -306,6 +308,30 @@ def _run_dir_env(run_dir: str | None) -> str | None:
         return None
 
 
+def _parse(cls: Any, args: list[str], prog: str, kwargs: dict[str, Any]) -> Any:
+    """``tyro.cli``, with its boxed parse errors (a bad choice, a malformed number) turned
+    into the one-line ``ValueError`` every other config error is."""
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            return tyro.cli(cls, args=args, prog=prog, **kwargs)
+    except SystemExit as exit_:
+        if not exit_.code:
+            raise
+        raise ValueError(_one_line(err.getvalue())) from None
+
+
+def _one_line(box: str) -> str:
+    """The message inside a tyro error box, on one line (its help pointer left out)."""
+    lines = [ln.strip(" │╭╮╰╯─") for ln in box.splitlines()]
+    body = []
+    for ln in lines[1:]:
+        if not ln.strip():
+            break
+        body.append(ln.strip())
+    return " ".join(body) or box.strip() or "invalid command line"
+
+
 def _usage() -> str:
     lines = ["usage: dexdistill {" + ",".join(COMMANDS) + "} [--help] ...", ""]
     for name, (cls, _) in COMMANDS.items():
@@ -332,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         default = _default(name, rest)
         kwargs = {} if default is None else {"default": default}
-        cmd = tyro.cli(cls, args=rest, prog=f"dexdistill {name}", **kwargs)
+        cmd = _parse(cls, rest, f"dexdistill {name}", kwargs)
         fn(cmd)
     except (ValueError, FileNotFoundError, FloatingPointError) as err:
         print(f"dexdistill {name}: error: {err}", file=sys.stderr)
