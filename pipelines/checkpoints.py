@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 
@@ -74,6 +75,29 @@ class Checkpointer:
         leaves, treedef = jax.tree.flatten(template)
         restored = [out["state"].get(str(i), leaf) for i, leaf in enumerate(leaves)]
         return jax.tree.unflatten(treedef, restored), out["meta"]
+
+    def restore_leading(self, head: Any, step: int | None = None) -> Any:
+        """Restores only the first leaves of the saved state, those of ``head``.
+
+        ``head`` is a prefix of the stage state's fields (a teacher's ``(params, opt_state,
+        normalizer)``): loading a policy then does not depend on the fields after it, such
+        as the env state, whose layout may differ between versions.
+        """
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint in {self.directory}")
+        out = self._mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+        leaves, treedef = jax.tree.flatten(head)  # the saved tree as written, then its head
+        restored = [
+            np.asarray(out["state"].get(str(i), leaf), leaf.dtype) for i, leaf in enumerate(leaves)
+        ]
+        for i, (got, want) in enumerate(zip(restored, leaves, strict=True)):
+            if got.shape != want.shape:
+                raise ValueError(
+                    f"checkpoint {self.directory}: leaf {i} has shape {got.shape}, expected "
+                    f"{want.shape} (a different architecture?)"
+                )
+        return jax.tree.unflatten(treedef, restored)
 
     def restore_meta(self, step: int | None = None) -> dict[str, Any]:
         step = self.latest_step() if step is None else step

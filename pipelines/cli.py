@@ -24,7 +24,6 @@ from pipelines import (
     bench,
     bench_distill,
     distill_stage,
-    eval_table,
     evaluate_stage,
     export,
     presets,
@@ -189,8 +188,7 @@ def run_evaluate(cmd: EvaluateCommand) -> None:
     if not cmd.run_dir:
         raise ValueError("--run-dir: required (a run directory with a trained policy)")
     fields = {f.name: getattr(cmd, f.name) for f in dataclasses.fields(EvaluateConfig)}
-    result = evaluate_stage.run(cmd.run_dir, EvaluateConfig(**fields))
-    print(eval_table.format_table(result))
+    evaluate_stage.run(cmd.run_dir, EvaluateConfig(**fields))  # prints its table
 
 
 @dataclasses.dataclass(frozen=True)

@@ -73,9 +73,15 @@ class MetricsLog:
 
     def read(self) -> list[dict[str, Any]]:
         """Every complete record; a line cut short by a kill (the last) is skipped."""
-        if not self.path.exists():
-            return []
-        return [r for r in map(_parse, self.path.read_text().splitlines()) if r is not None]
+        return read_records(self.path)
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The complete records of a ``metrics.jsonl`` (none if it does not exist)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [r for r in map(_parse, path.read_text().splitlines()) if r is not None]
 
 
 class Progress:

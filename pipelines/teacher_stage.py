@@ -29,7 +29,7 @@ from envs import checks, wrappers
 from envs import curriculum as cur_lib
 from envs import evaluate as eval_lib
 from envs.base import headline_metric
-from pipelines import config_io, run_files, stage_loop
+from pipelines import config_io, logs, run_files, stage_loop
 from pipelines.checkpoints import Checkpointer
 from pipelines.logs import MetricsLog
 from teacher import normalize as norm_lib
@@ -147,7 +147,8 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
             record.update({f"eval/{k}": v for k, v in last_eval.items()})
 
     def save(ts: ppo.TrainState, i: int, finished: bool, record: dict[str, Any]) -> None:
-        ckpt.save(i, ts, {"iteration": i, "env_steps": int(ts.env_steps), "finished": finished})
+        meta = {"iteration": i, "env_steps": int(ts.env_steps), "finished": finished}
+        ckpt.save(i, ts, {**meta, "goal_level": int(ts.curriculum.level)})
 
     def postfix(ts: ppo.TrainState, record: dict[str, Any]) -> dict[str, Any]:
         out = {"steps": record["env_steps"], "sps": record["env_steps_per_s"]}
@@ -182,6 +183,17 @@ def level_reached(env: Any, ts: ppo.TrainState) -> int:
     if cur_lib.config_of(env) is not None:
         return int(ts.curriculum.level)
     return int(getattr(getattr(env, "unwrapped", env), "start_level", 0))
+
+
+def _saved_level(env: Any, meta: dict[str, Any], metrics: Path) -> int:
+    """The level a saved teacher reached: its checkpoint's ``goal_level``, or for checkpoints
+    written before it was saved, the last ``curriculum/level`` in ``metrics.jsonl``."""
+    if cur_lib.config_of(env) is None:
+        return int(getattr(env, "start_level", 0))
+    if "goal_level" in meta:
+        return int(meta["goal_level"])
+    levels = [r["curriculum/level"] for r in logs.read_records(metrics) if "curriculum/level" in r]
+    return int(levels[-1]) if levels else 0
 
 
 def final_evaluation(
@@ -270,6 +282,7 @@ def load(run_dir: str | Path) -> LoadedTeacher:
     train_env = wrappers.wrap_for_training(base, cfg.ppo.num_envs)
     template = jax.eval_shape(lambda: ppo.init_state(train_env, nets, cfg.ppo))
     template = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), template)
-    state, _ = ckpt.restore(template)
-    reached = level_reached(base, state)
-    return LoadedTeacher(cfg.env, env_cfg, cfg, nets, state.params, state.normalizer, reached)
+    head = (template.params, template.opt_state, template.normalizer)
+    params, _, normalizer = ckpt.restore_leading(head)  # the policy alone, not the env state
+    reached = _saved_level(base, ckpt.restore_meta(), run_dir / "teacher" / "metrics.jsonl")
+    return LoadedTeacher(cfg.env, env_cfg, cfg, nets, params, normalizer, reached)

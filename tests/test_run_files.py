@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from pipelines import run_files
@@ -51,3 +52,23 @@ def test_a_metrics_line_cut_by_a_kill_is_dropped_on_resume(tmp_path):
     assert [r["iteration"] for r in log.read()] == [1, 2, 3]
     log.truncate_after(2)  # resuming from the checkpoint of iteration 2
     assert log.path.read_text() == '{"iteration": 1, "loss": 0.5}\n{"iteration": 2, "loss": 0.5}\n'
+
+
+def test_a_policy_loads_from_a_checkpoint_whose_later_fields_changed(tmp_path):
+    """``restore_leading``: the first fields of a stage state (a teacher's params) restore
+    even when the fields after them (the env state) have another layout in this version."""
+    import jax.numpy as jp
+
+    from pipelines.checkpoints import Checkpointer
+
+    params = {"w": jp.arange(6.0).reshape(2, 3), "b": jp.ones(3)}
+    old_state = (params, {"env": jp.zeros(4), "extra": jp.ones((2, 2))})
+    ckpt = Checkpointer(tmp_path / "ckpt")
+    ckpt.save(1, old_state, {"iteration": 1})
+    template = {"w": np.zeros((2, 3), np.float32), "b": np.zeros(3, np.float32)}
+    restored = ckpt.restore_leading((template,))[0]
+    np.testing.assert_array_equal(restored["w"], params["w"])
+    np.testing.assert_array_equal(restored["b"], params["b"])
+    with pytest.raises(ValueError):  # the whole state no longer matches: a full restore refuses
+        ckpt.restore((template, {"env": np.zeros(4, np.float32)}))
+    ckpt.close()
