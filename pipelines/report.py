@@ -206,7 +206,10 @@ def report_summary(run_dir: str | Path | RunData) -> dict[str, Any]:
     if action_error is None:
         action_error = _last(run.student_metrics, "eval/action_error")
     t_cs, s_cs = _consecutive(run.teacher_eval), _consecutive(run.student_eval)
+    same_cs = _consecutive((run.student_eval or {}).get("teacher"))
     return {
+        "teacher_same_cs_mean": _num(same_cs.get("mean")) if same_cs else None,
+        "teacher_same_cs_median": _num(same_cs.get("median")) if same_cs else None,
         "task": run.task,
         "teacher_success": t_success,
         "teacher_success_ci95": t_ci,
@@ -434,7 +437,9 @@ def _summary_section(s: dict[str, Any]) -> list[str]:
     """The summary table as Markdown lines."""
     src = {"metrics": " (last training evaluation; stage not finished)", "eval.json": ""}
     rows: list[list[str]] = []
-    if s["teacher_success"] is not None:
+    # hand_cube: ``success`` (the episode ended on a goal) says nothing; the headline does
+    rates = s.get("headline_metric") != "consecutive_successes"
+    if rates and s["teacher_success"] is not None:
         n = f", {_fmt(s['teacher_episodes'])} episodes" if s["teacher_episodes"] else ""
         rows.append(
             [
@@ -444,7 +449,7 @@ def _summary_section(s: dict[str, Any]) -> list[str]:
                 + src[s["teacher_success_source"]],
             ]
         )
-    if s["student_success"] is not None:
+    if rates and s["student_success"] is not None:
         n = f", {_fmt(s['student_episodes'])} episodes" if s["student_episodes"] else ""
         rows.append(
             [
@@ -454,7 +459,7 @@ def _summary_section(s: dict[str, Any]) -> list[str]:
                 + src[s["student_success_source"]],
             ]
         )
-    if s["teacher_success_same_episodes"] is not None:
+    if rates and s["teacher_success_same_episodes"] is not None:
         rows.append(
             ["Teacher success on the student's episodes", _fmt(s["teacher_success_same_episodes"])]
         )
@@ -469,6 +474,11 @@ def _summary_section(s: dict[str, Any]) -> list[str]:
         ("Student action error (vs teacher mean action)", "action_error"),
         ("Teacher consecutive successes (mean)", "teacher_consecutive_mean"),
         ("Teacher consecutive successes (median)", "teacher_consecutive_median"),
+        ("Teacher consecutive successes on the student's episodes (mean)", "teacher_same_cs_mean"),
+        (
+            "Teacher consecutive successes on the student's episodes (median)",
+            "teacher_same_cs_median",
+        ),
         ("Teacher goals per minute", "teacher_goals_per_minute"),
         ("Student consecutive successes (mean)", "student_consecutive_mean"),
         ("Student consecutive successes (median)", "student_consecutive_median"),
