@@ -32,7 +32,7 @@ from envs import checks, wrappers
 from envs import curriculum as cur_lib
 from envs import evaluate as eval_lib
 from envs.base import ArraySpec, headline_metric
-from pipelines import config_io, distributed, render, run_files, stage_loop, teacher_stage
+from pipelines import config_io, distributed, logs, render, run_files, stage_loop, teacher_stage
 from pipelines import dataset as dataset_lib
 from pipelines.checkpoints import Checkpointer
 from pipelines.logs import MetricsLog
@@ -329,6 +329,7 @@ def run(run_dir: str | Path, cfg: DistillStageConfig, force: bool = False) -> di
             "dataset": cursor.to_json(),
             "finished": finished,
             "policy": spec,
+            "record": logs.clean_record(record),  # the log line, should a kill come first
         }
         ckpt.save(i, ds, meta, policy={"params": ds.params})
 

@@ -33,6 +33,11 @@ def _parse(line: str) -> dict[str, Any] | None:
         return None
 
 
+def clean_record(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with JSON values only (numpy scalars as numbers, non-finite as None)."""
+    return {k: _clean(v) for k, v in record.items()}
+
+
 class MetricsLog:
     """Appends one JSON object per line; can drop lines past a resumed step."""
 
@@ -61,7 +66,7 @@ class MetricsLog:
     def write(self, record: dict[str, Any]) -> None:
         if not self.writes:
             return
-        record = {k: _clean(v) for k, v in record.items()}
+        record = clean_record(record)
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         if self._tb is not None:

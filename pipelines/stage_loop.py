@@ -69,6 +69,9 @@ def resume(
         return template, None, None
     state, meta = ckpt.restore(template)
     log.truncate_after(int(meta["iteration"]))
+    kept = log.read()
+    if "record" in meta and (not kept or kept[-1][log.step_key] < meta["iteration"]):
+        log.write(meta["record"])  # killed after the checkpoint, before its log line
     if meta.get("finished") and (stage_dir / "eval.json").exists():
         print(f"{name}: already finished at iteration {meta['iteration']}; nothing to do")
         return state, meta, json.loads((stage_dir / "eval.json").read_text())
@@ -91,7 +94,9 @@ def run(
     ``step(state, i) -> (state, record)`` runs iteration ``i`` (0-based) and returns its
     metrics (raising on non-finite losses); ``observe(state, i, eval_due, record)`` adds
     to the record after timing (evaluations when ``eval_due``); ``save(state, i, finished,
-    record)`` checkpoints (and may add to the record); ``postfix(state, record)`` is the
+    record)`` checkpoints (and may add to the record; it stores the record in the
+    checkpoint's meta as ``record``, so a kill between the checkpoint and the log line loses
+    nothing: :func:`resume` writes it back); ``postfix(state, record)`` is the
     progress line's extra fields.
     """
     progress = Progress(cfg.total, start, cfg.name)

@@ -148,7 +148,8 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
 
     def save(ts: ppo.TrainState, i: int, finished: bool, record: dict[str, Any]) -> None:
         meta = {"iteration": i, "env_steps": int(ts.env_steps), "finished": finished}
-        ckpt.save(i, ts, {**meta, "goal_level": int(ts.curriculum.level)})
+        meta = {**meta, "goal_level": int(ts.curriculum.level), "record": logs.clean_record(record)}
+        ckpt.save(i, ts, meta)
 
     def postfix(ts: ppo.TrainState, record: dict[str, Any]) -> dict[str, Any]:
         out = {"steps": record["env_steps"], "sps": record["env_steps_per_s"]}

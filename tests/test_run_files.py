@@ -72,3 +72,37 @@ def test_a_policy_loads_from_a_checkpoint_whose_later_fields_changed(tmp_path):
     with pytest.raises(ValueError):  # the whole state no longer matches: a full restore refuses
         ckpt.restore((template, {"env": np.zeros(4, np.float32)}))
     ckpt.close()
+
+
+def test_a_kill_between_checkpoint_and_log_line_loses_no_record(tmp_path):
+    """The stage loop checkpoints, then logs; a stage stores the record in the checkpoint,
+    so a kill in between still leaves one log line per iteration after resuming."""
+    import jax.numpy as jp
+
+    from pipelines import logs, stage_loop
+    from pipelines.checkpoints import Checkpointer
+    from pipelines.logs import MetricsLog
+
+    class Killed(Exception):
+        pass
+
+    cfg = stage_loop.LoopConfig("toy", 6, 0, 2, 0.0, "units_per_s", 1)
+    ckpt = Checkpointer(tmp_path / "ckpt")
+    log = MetricsLog(tmp_path / "metrics.jsonl", tensorboard=False)
+
+    def step(x, i):
+        return x + 1.0, {"value": float(i)}
+
+    def save(x, i, finished, record, kill_at=None):
+        ckpt.save(i, x, {"iteration": i, "finished": finished, "record": logs.clean_record(record)})
+        if i == kill_at:
+            raise Killed
+
+    with pytest.raises(Killed):
+        stage_loop.run(cfg, jp.zeros(()), 0, log, step, lambda *a: save(*a, kill_at=4))
+    assert [r["iteration"] for r in log.read()] == [1, 2, 3]
+    state, meta, _ = stage_loop.resume("toy", tmp_path, ckpt, log, jp.zeros(()))
+    assert meta["iteration"] == 4 and float(state) == 4.0
+    stage_loop.run(cfg, state, 4, log, step, save)
+    assert [r["iteration"] for r in log.read()] == [1, 2, 3, 4, 5, 6]
+    ckpt.close()
