@@ -110,6 +110,7 @@ class HandCube(MjxTask):
     headline_metric = "consecutive_successes"
     joint_names = tuple(f"{f}_j{k}" for f in HAND_FINGERS for k in range(4))
     fingertip_sites = tuple(f"{f}_tip" for f in HAND_FINGERS)
+    default_qpos = HAND_DEFAULT_QPOS
 
     def __init__(self, config: HandCubeConfig | None = None):
         super().__init__(config or HandCubeConfig())
@@ -120,12 +121,6 @@ class HandCube(MjxTask):
 
     def build_mjcf(self) -> str:
         return build_hand_mjcf(self.config.object_shape)
-
-    @property
-    def default_joint_pos(self) -> np.ndarray:
-        """The default grasp (``residual`` actions are relative to it)."""
-        pos = np.asarray(HAND_DEFAULT_QPOS, np.float32)
-        return np.clip(pos, self._ctrl_lo, self._ctrl_hi)
 
     def object_keypoints(self) -> np.ndarray:
         return geometry.object_corners(self.config.object_shape, CUBE_HALF_SIZE)

@@ -100,6 +100,8 @@ class MjxTask:
     goal_levels: tuple[str, ...] = ()
     """Goal difficulty levels, easiest first (see :mod:`envs.curriculum`); the last is the
     task's full goal distribution."""
+    default_qpos: tuple[float, ...] | None = None
+    """The robot's rest pose (one value per actuated joint), if the task has one."""
     joint_names: tuple[str, ...] = ()
     fingertip_sites: tuple[str, ...] = ()
     object_body_name: str = "object"
@@ -345,8 +347,11 @@ class MjxTask:
 
     @property
     def default_joint_pos(self) -> np.ndarray:
-        """float32 [nu]: the pose ``residual`` actions are relative to (default: mid-range)."""
-        return 0.5 * (self._ctrl_lo + self._ctrl_hi)
+        """float32 [nu]: the pose ``residual`` actions are relative to: the task's
+        :attr:`default_qpos` within the control ranges, else the middle of each range."""
+        if self.default_qpos is None:
+            return 0.5 * (self._ctrl_lo + self._ctrl_hi)
+        return np.clip(np.asarray(self.default_qpos, np.float32), self._ctrl_lo, self._ctrl_hi)
 
     def _ctrl_from_action(self, action: jax.Array) -> jax.Array:
         """Normalized ``[-1, 1]`` action ``[nu]`` -> actuator controls (``action_mode``)."""

@@ -109,6 +109,8 @@ class TriFingerCube(MjxTask):
         super().__init__(config or TriFingerCubeConfig())
         self.config: TriFingerCubeConfig
 
+    default_qpos = TRIFINGER_DEFAULT_QPOS
+
     def build_mjcf(self) -> str:
         return build_trifinger_mjcf(self.config.control, self.config.object_shape)
 
