@@ -56,12 +56,14 @@ class MetricsLog:
             except ImportError:  # optional
                 self._tb = None
 
-    def truncate_after(self, step: int) -> None:
-        """Removes records with ``step_key > step`` (written after the last checkpoint)."""
+    def truncate_after(self, step: int) -> list[dict[str, Any]]:
+        """Removes records with ``step_key > step`` (written after the last checkpoint);
+        returns the records kept (none on the processes that do not write)."""
         if not self.writes or not self.path.exists():
-            return
-        keep = [json.dumps(r) for r in self.read() if r[self.step_key] <= step]
-        run_files.write_text(self.path, "".join(k + "\n" for k in keep))
+            return []
+        keep = [r for r in self.read() if r[self.step_key] <= step]
+        run_files.write_text(self.path, "".join(json.dumps(r) + "\n" for r in keep))
+        return keep
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.writes:

@@ -68,8 +68,7 @@ def resume(
     if ckpt.latest_step() is None:
         return template, None, None
     state, meta = ckpt.restore(template)
-    log.truncate_after(int(meta["iteration"]))
-    kept = log.read()
+    kept = log.truncate_after(int(meta["iteration"]))
     if "record" in meta and (not kept or kept[-1][log.step_key] < meta["iteration"]):
         log.write(meta["record"])  # killed after the checkpoint, before its log line
     if meta.get("finished") and (stage_dir / "eval.json").exists():
