@@ -29,6 +29,7 @@ from envs import checks, curriculum, geometry
 from envs.assets_trifinger import (
     ARENA_RADIUS,
     CUBE_HALF_SIZE,
+    TIP_RADIUS,
     TRIFINGER_DEFAULT_QPOS,
     Control,
     build_trifinger_mjcf,
@@ -64,6 +65,18 @@ class TriFingerCubeConfig(ManipulationConfig):
     """``keypoints`` (Remote Sim2Real) or ``pose`` (position + rotation angle)."""
     keypoint_weight: float = 2.0
     fingertip_weight: float = 30.0
+    """Weight of the fingertips' progress toward the cube (m per step; IsaacGymEnvs'
+    ``finger_reach_object_rate``). It sums to the distance covered, so it stops paying
+    once the fingers have arrived."""
+    reach_weight: float = 0.0
+    """Weight of a dense term that pays every step a fingertip is on the cube:
+    ``mean_i exp(-gap_i / reach_length)``, ``gap_i`` the distance of fingertip i beyond
+    touching the cube's face (a grasp's precondition; 0: off)."""
+    reach_length: float = 0.01
+    """Length scale (m) of ``reach_weight``'s kernel."""
+    lift_weight: float = 0.0
+    """Weight of the fraction of the goal's height above the resting cube that the cube
+    has gained, in [0, 1], at goals more than 1 cm above the floor (0: off)."""
     action_weight: float = 0.005
     lgsk_scale: float = 30.0
     lgsk_offset: float = 2.0
@@ -90,6 +103,9 @@ class TriFingerCubeConfig(ManipulationConfig):
         curriculum.resolve_level(self.goal_level, len(GOAL_LEVELS))
         self.curriculum.validate()
         checks.require("goal_radius", self.goal_radius, gt=0, lt=ARENA_RADIUS)
+        for name in ("reach_weight", "lift_weight"):
+            checks.require(name, getattr(self, name), ge=0)
+        checks.require("reach_length", self.reach_length, gt=0)
 
 
 def lgsk(x: jax.Array, scale: float, offset: float) -> jax.Array:
@@ -189,9 +205,12 @@ class TriFingerCube(MjxTask):
         first = info["step"] <= 1
         tip_progress = jp.where(first, 0.0, jp.sum(info["prev_tip_dist"] - tip_dist))
         action_cost = jp.sum(info["last_action"] ** 2)
+        reach_r, lift_r = self._grasp_terms(tip_dist, pos, info["goal_pos"], scale)
         reward = (
             cfg.keypoint_weight * task_r
             + cfg.fingertip_weight * tip_progress
+            + cfg.reach_weight * reach_r
+            + cfg.lift_weight * lift_r
             - cfg.action_weight * action_cost
         )
         mean_kp = jp.mean(kp_dist)
@@ -206,8 +225,27 @@ class TriFingerCube(MjxTask):
             "position_error": pos_dist,
             "rotation_error": rot_dist,
             "fingertip_distance": jp.mean(tip_dist),
+            "reach": reach_r,
+            "lift": lift_r,
         }
         return reward, jp.zeros((), bool), metrics, info
+
+    def _grasp_terms(
+        self, tip_dist: jax.Array, pos: jax.Array, goal_pos: jax.Array, scale: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
+        """Shaping toward a grasp and a lift: (reach in [0, 1], lift in [0, 1]).
+
+        tip_dist: [3] fingertip-to-cube-centre distances; pos, goal_pos: [3]; scale: [].
+        A fingertip touching a face's centre sideways sits at the half size plus the tip
+        sphere's radius from the centre: there its gap is 0.
+        """
+        half = self.object_half_height * scale
+        gap = jp.maximum(tip_dist - (half + TIP_RADIUS), 0.0)
+        reach = jp.mean(jp.exp(-gap / self.config.reach_length))
+        needed = goal_pos[2] - half
+        gained = jp.clip((pos[2] - half) / jp.maximum(needed, 1e-6), 0.0, 1.0)
+        lift = jp.where(needed > 0.01, gained, 0.0)
+        return reach, lift
 
     def task_privileged(self, data: mjx.Data, info: dict[str, Any]) -> jax.Array:
         return self._tip_distances(data)

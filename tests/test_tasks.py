@@ -116,6 +116,33 @@ def test_trifinger_success_is_mean_keypoint_distance():
     np.testing.assert_allclose(float(m["keypoint_distance"]), 0.05, atol=1e-5)
 
 
+def test_trifinger_grasp_terms_pay_for_touching_and_lifting():
+    """``reach`` is 1 with every fingertip on a face, falls with the gap; ``lift`` is the
+    fraction of the goal's height gained, and 0 for goals on the floor."""
+    from envs.assets_trifinger import CUBE_HALF_SIZE, TIP_RADIUS
+
+    env = get_rollout("trifinger_cube").env
+    one = jp.asarray(1.0)
+    touching = jp.full((3,), CUBE_HALF_SIZE + TIP_RADIUS)
+    rest = jp.array([0.0, 0.0, CUBE_HALF_SIZE])
+    goal_up = jp.array([0.0, 0.0, CUBE_HALF_SIZE + 0.06])
+    reach, lift = env._grasp_terms(touching, rest, goal_up, one)
+    assert float(reach) == pytest.approx(1.0) and float(lift) == 0.0
+    away = touching.at[0].add(0.01)  # one fingertip 1 cm off its face
+    reach, _ = env._grasp_terms(away, rest, goal_up, one)
+    assert float(reach) == pytest.approx((2 + np.exp(-0.01 / env.config.reach_length)) / 3)
+    _, lift = env._grasp_terms(touching, rest + jp.array([0.0, 0.0, 0.03]), goal_up, one)
+    assert float(lift) == pytest.approx(0.5, abs=1e-5)
+    _, lift = env._grasp_terms(touching, goal_up + 0.05, goal_up, one)
+    assert float(lift) == pytest.approx(1.0)
+    _, lift = env._grasp_terms(touching, rest + jp.array([0.0, 0.0, 0.03]), rest, one)
+    assert float(lift) == 0.0  # a floor goal: tipping the cube up earns nothing
+    # the terms reach the reward metrics of a real step, consistent with its tip distances
+    state = jax.tree.map(lambda x: jp.asarray(x[0]), get_rollout("trifinger_cube").run()[0])
+    _, _, m, _ = env.compute_reward(state.data, dict(state.info), jax.random.PRNGKey(0))
+    assert 0.0 <= float(m["reach"]) <= 1.0 and 0.0 <= float(m["lift"]) <= 1.0
+
+
 def test_residual_actions_are_offsets_from_the_default_grasp():
     """hand_cube's ``residual`` actions: 0 holds the default grasp, +-1 moves by action_scale."""
     import envs
