@@ -137,9 +137,13 @@ def test_trifinger_grasp_terms_pay_for_touching_and_lifting():
     assert float(lift) == pytest.approx(1.0)
     _, lift = env._grasp_terms(touching, rest + jp.array([0.0, 0.0, 0.03]), rest, one)
     assert float(lift) == 0.0  # a floor goal: tipping the cube up earns nothing
-    # the terms reach the reward metrics of a real step, consistent with its tip distances
+    # the terms reach the reward metrics of a real step, computed from its tip distances
     state = jax.tree.map(lambda x: jp.asarray(x[0]), get_rollout("trifinger_cube").run()[0])
     _, _, m, _ = env.compute_reward(state.data, dict(state.info), jax.random.PRNGKey(0))
+    pos, _ = env.object_pose(state.data)
+    scale = state.info["params"]["object_scale"]
+    want = env._grasp_terms(env._tip_distances(state.data), pos, state.info["goal_pos"], scale)
+    np.testing.assert_allclose([m["reach"], m["lift"]], want, atol=1e-6)
     assert 0.0 <= float(m["reach"]) <= 1.0 and 0.0 <= float(m["lift"]) <= 1.0
 
 
