@@ -13,6 +13,7 @@ import dataclasses
 from typing import Any
 
 from distill.dagger import DAggerConfig
+from distill.fit import FitConfig
 from pipelines.distill_stage import DistillStageConfig
 from pipelines.evaluate_stage import EvaluateConfig
 from pipelines.run_pipeline import RunConfig
@@ -136,7 +137,7 @@ PRESETS: dict[str, RunConfig] = {
         TeacherStageConfig(
             env="dclaw_valve",
             ppo=PPOConfig(
-                num_timesteps=4_500_000,
+                num_timesteps=5_500_000,
                 num_envs=256,
                 lr_schedule="linear",
                 entropy_cost=0.01,
@@ -147,7 +148,15 @@ PRESETS: dict[str, RunConfig] = {
             timing_breakdown=False,
         ),
         DistillStageConfig(
-            dagger=DAggerConfig(iterations=16, num_envs=128, unroll_length=20, capacity=2048),
+            dagger=DAggerConfig(
+                iterations=14,
+                num_envs=128,
+                unroll_length=20,
+                capacity=2048,
+                # 4 passes over a full dataset per iteration: the student keeps up with a
+                # 0.95+ teacher (32 x 32 reached 0.73 against 0.98 on seed 0)
+                fit=FitConfig(num_updates=128, batch_size=64),
+            ),
             eval_every=2,
             final_eval_episodes=128,
         ),
