@@ -15,10 +15,12 @@ import jax  # noqa: E402
 import jax.numpy as jp  # noqa: E402
 import pytest  # noqa: E402
 
-_CACHE = os.environ.get(
+CACHE = os.environ.get(
     "DEXDISTILL_TEST_CACHE", str(Path(__file__).resolve().parent.parent / ".jax_cache")
 )
-jax.config.update("jax_compilation_cache_dir", _CACHE)
+"""The persistent compile cache shared by the test processes, workers and subprocesses."""
+os.environ["DEXDISTILL_CACHE"] = CACHE  # runtime.setup() in the CLI and every subprocess
+jax.config.update("jax_compilation_cache_dir", CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
@@ -86,3 +88,31 @@ def get_rollout(name: str) -> Rollout:
 @pytest.fixture(params=TASKS)
 def rollout(request) -> Rollout:
     return get_rollout(request.param)
+
+
+# Modules holding the longest tests (a cold 2-core run) start first, so that the two xdist
+# workers do not end with one of them running a three-minute test alone. Whole modules
+# move, in their own order, so that module-scoped fixtures are still built once.
+# The notebooks come after the pipeline and ablation tests: they run the same `smoke`
+# configurations and find those programs in the shared compile cache.
+_LONGEST_FIRST = (
+    "test_multihost.py",
+    "test_pipeline.py",
+    "test_curriculum.py",
+    "test_ablate.py",
+    "test_distill_stage.py",
+    "test_gpu_check.py",
+    "test_teacher.py",
+    "test_distill.py",
+    "test_notebooks.py",
+    "test_physics.py",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+    name = item.path.name
+    return _LONGEST_FIRST.index(name) if name in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_rank)  # stable: the rest keep their file order

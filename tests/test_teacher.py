@@ -360,3 +360,14 @@ def test_recurrent_teacher_learns_tiny_task():
     assert before["success_rate"] < 0.2
     assert after["success_rate"] >= 0.6, after
     assert after["return_mean"] > before["return_mean"] + 10
+
+
+@pytest.mark.parametrize("task", ["trifinger_cube", "hand_cube"])
+def test_gpu_preset_trains_the_cpu_presets_task(task):
+    """Same env overrides (goal mode, curriculum, action mode) on both presets of a cube task:
+    only the training scale differs, so a GPU teacher solves the task the CPU one does."""
+    cpu, gpu = presets.get(f"{task}_cpu").teacher, presets.get(f"{task}_gpu").teacher
+    assert cpu.env == gpu.env == task
+    assert cpu.env_overrides == gpu.env_overrides
+    assert "curriculum.enabled=True" in gpu.env_overrides
+    assert gpu.ppo.num_envs > cpu.ppo.num_envs
