@@ -137,7 +137,7 @@ PRESETS: dict[str, RunConfig] = {
         TeacherStageConfig(
             env="dclaw_valve",
             ppo=PPOConfig(
-                num_timesteps=5_500_000,
+                num_timesteps=6_500_000,
                 num_envs=256,
                 lr_schedule="linear",
                 entropy_cost=0.01,
