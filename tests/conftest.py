@@ -15,12 +15,12 @@ import jax  # noqa: E402
 import jax.numpy as jp  # noqa: E402
 import pytest  # noqa: E402
 
-CACHE = os.environ.get(
+_CACHE = os.environ.get(
     "DEXDISTILL_TEST_CACHE", str(Path(__file__).resolve().parent.parent / ".jax_cache")
 )
 """The persistent compile cache shared by the test processes, workers and subprocesses."""
-os.environ["DEXDISTILL_CACHE"] = CACHE  # runtime.setup() in the CLI and every subprocess
-jax.config.update("jax_compilation_cache_dir", CACHE)
+os.environ["DEXDISTILL_CACHE"] = _CACHE  # runtime.setup() in the CLI and every subprocess
+jax.config.update("jax_compilation_cache_dir", _CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 

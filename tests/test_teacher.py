@@ -364,8 +364,8 @@ def test_recurrent_teacher_learns_tiny_task():
 
 @pytest.mark.parametrize("task", ["trifinger_cube", "hand_cube"])
 def test_gpu_preset_trains_the_cpu_presets_task(task):
-    """Same env overrides (goal mode, curriculum, action mode) on both presets of a cube task:
-    only the training scale differs, so a GPU teacher solves the task the CPU one does."""
+    """Same env overrides (goal mode, curriculum) on both presets of a cube task: only the
+    training scale differs, so a GPU teacher solves the task the CPU one does."""
     cpu, gpu = presets.get(f"{task}_cpu").teacher, presets.get(f"{task}_gpu").teacher
     assert cpu.env == gpu.env == task
     assert cpu.env_overrides == gpu.env_overrides
