@@ -27,9 +27,12 @@ def _free_port() -> int:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_FLAGS"))}
+    """The test's environment without JAX's settings; the suite's XLA flags are kept (they
+    are part of the compile cache's keys) and ``extra`` flags appended."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
     env.pop("DEXDISTILL_MULTIHOST", None)
-    return {**env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **extra}
+    flags = " ".join(f for f in (env.get("XLA_FLAGS", ""), extra.pop("XLA_FLAGS", "")) if f)
+    return {**env, "XLA_FLAGS": flags, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **extra}
 
 
 def _launch(base: Path) -> tuple[Path, Path, list[str]]:

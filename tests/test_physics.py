@@ -146,7 +146,8 @@ def test_c_backend_under_vmap_scan_and_two_devices_equals_one_device(tmp_path):
     script = textwrap.dedent(
         """
         import os, sys
-        os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = flags + " --xla_force_host_platform_device_count=2"
         import jax, jax.numpy as jp, numpy as np
         from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
         import envs

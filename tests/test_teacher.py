@@ -113,7 +113,9 @@ def test_actor_cannot_read_keys_it_was_not_given():
 
 
 @pytest.mark.parametrize("distribution", ["tanh_normal", "discrete"])
-def test_tiny_task_is_learned_in_under_a_minute(distribution):
+def test_tiny_task_is_learned(distribution):
+    """The tiny preset's budget (128K env steps) takes point_mass to >= 80% success; how long
+    that takes is measured by the benchmarks, not asserted here."""
     preset = presets.get("tiny")
     cfg = preset.teacher.ppo
     cfg = ppo.PPOConfig(
@@ -126,15 +128,12 @@ def test_tiny_task_is_learned_in_under_a_minute(distribution):
     )
     base = envs.make("point_mass")
     env = wrappers.wrap_for_training(base, cfg.num_envs)
-    t0 = time.perf_counter()
     nets, iteration = ppo.build(env, cfg)
     ts = ppo.init_state(env, nets, cfg)
     before, after = _train_and_score(base, nets, iteration, ts, cfg.num_iterations)
-    elapsed = time.perf_counter() - t0
     assert before["success_rate"] < 0.2
     assert after["success_rate"] >= 0.8, after
     assert after["return_mean"] > before["return_mean"] + 10
-    assert elapsed < 60, f"took {elapsed:.1f}s"
 
 
 RESUME_ENVS = {"point_mass": 64, "dclaw_valve": 16}
