@@ -8,6 +8,7 @@ it ended* (e.g. ``success`` at the end, ``consecutive_successes``) are reported.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +42,9 @@ def make_evaluator(
     render a video of an evaluated episode without compiling another rollout.
 
     ``evaluate(params, rng, level)`` starts every episode at goal ``level`` (int32 [],
-    a task with :attr:`goal_levels`) instead of the env's own; one compile serves all levels.
+    a task with :attr:`goal_levels`) instead of the env's own; one compile serves all levels,
+    and the env's own (``level`` omitted) as well: ``reset`` is ``reset_at_level`` at its
+    ``start_level``, so the level is always a traced argument.
     """
     reset = jax.vmap(env.reset)
     step = jax.vmap(env.step)
@@ -99,7 +102,32 @@ def make_evaluator(
             out["frames"] = {"first": first, "steps": frames[0], "alive": frames[1]}
         return out
 
-    return jax.jit(evaluate)
+    jitted = jax.jit(evaluate)
+    if not getattr(env, "goal_levels", ()):
+        return jitted
+    return _AtLevel(jitted, int(env.start_level))
+
+
+@dataclasses.dataclass(frozen=True)
+class _AtLevel:
+    """An evaluator of a task with goal levels whose ``level`` defaults to the env's
+    ``start_level``: one program for the env's own episodes and for every level. Wraps the
+    jitted function, its ``lower(...)`` and that one's ``compile()`` alike."""
+
+    fn: Any
+    start: int
+
+    def _level(self, level: Any) -> jax.Array:
+        return jp.asarray(self.start if level is None else level, jp.int32)
+
+    def __call__(self, params: Any, rng: jax.Array, level: Any = None) -> Any:
+        return self.fn(params, rng, self._level(level))
+
+    def lower(self, params: Any, rng: jax.Array, level: Any = None) -> _AtLevel:
+        return _AtLevel(self.fn.lower(params, rng, self._level(level)), self.start)
+
+    def compile(self) -> _AtLevel:
+        return _AtLevel(self.fn.compile(), self.start)
 
 
 def summarize(

@@ -191,10 +191,16 @@ class StudentNetworks:
         return reset_carry(carry, done)
 
     def init(self, key: jax.Array, obs_spec: Mapping[str, ArraySpec]) -> Any:
-        dummy = {
-            k: jp.zeros((1, *obs_spec[k].shape), obs_spec[k].dtype) for k in self.config.input_keys
-        }
-        return self.module.init(key, dummy, self.initial_carry(1))
+        """Initial parameters, as one compiled program (not flax's eager dispatch)."""
+
+        def init(k: jax.Array) -> Any:
+            dummy = {
+                n: jp.zeros((1, *obs_spec[n].shape), obs_spec[n].dtype)
+                for n in self.config.input_keys
+            }
+            return self.module.init(k, dummy, self.initial_carry(1))
+
+        return jax.jit(init)(key)
 
     def apply(
         self, params: Any, obs: Mapping[str, jax.Array], carry: Any

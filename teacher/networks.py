@@ -292,7 +292,11 @@ class TeacherNetworks:
         return reset_carry(carry, done)
 
     def init(self, key: jax.Array, obs_spec: Mapping[str, ArraySpec]) -> dict[str, Any]:
-        """Initial ``{"actor": ..., "critic": ...}`` parameters."""
+        """Initial ``{"actor": ..., "critic": ...}`` parameters, as one compiled program
+        (flax's eager init dispatches hundreds of small ones: about 1.4 s on a CPU)."""
+        return jax.jit(lambda k: self._init(k, obs_spec))(key)
+
+    def _init(self, key: jax.Array, obs_spec: Mapping[str, ArraySpec]) -> dict[str, Any]:
         k_a, k_c = jax.random.split(key)
         dummy = {k: jp.zeros((1, *s.shape), s.dtype) for k, s in obs_spec.items()}
 

@@ -236,7 +236,7 @@ def init_state(env: Env, nets: TeacherNetworks, cfg: PPOConfig) -> TrainState:
     keys = tuple(cfg.network.actor_keys) + tuple(cfg.network.critic_keys)
     return TrainState(
         params=params,
-        opt_state=make_optimizer(cfg).init(params),
+        opt_state=jax.jit(make_optimizer(cfg).init)(params),  # one program, not eager ops
         normalizer=norm_lib.init_stats(spec, keys),
         env_state=jax.jit(env.reset)(k_env),
         rng=rng,

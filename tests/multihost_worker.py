@@ -15,7 +15,7 @@ from pipelines.cli import main
 TEACHER = shlex.split(
     "teacher --preset tiny --ppo.num-envs 8 --ppo.unroll-length 8 "
     "--ppo.num-minibatches 2 --ppo.num-epochs 1 --ppo.num-timesteps 64 "
-    "--eval-episodes 2 --final-eval-episodes 2"
+    "--eval-episodes 2 --final-eval-episodes 2 --no-timing-breakdown"
 )
 DISTILL = shlex.split(
     "distill --dagger.iterations 1 --dagger.num-envs 8 "

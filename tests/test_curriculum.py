@@ -131,6 +131,25 @@ def test_episodes_report_the_level_they_started_at(tri):
     np.testing.assert_array_equal(np.asarray(nxt.metrics["start_level"]), 2.0)
 
 
+def test_one_evaluation_program_serves_the_envs_own_episodes_and_every_level(tri):
+    """The level is always traced: evaluating without a level is evaluating at the env's
+    ``start_level`` (same episodes), and no level needs a compile of its own."""
+    base = tri[0]
+    zero = lambda p: lambda obs, carry, key: (jp.zeros((4, base.action_size)), carry, {})  # noqa: E731
+    evaluate = eval_lib.make_evaluator(base, zero, 4)
+    key = jax.random.PRNGKey(3)
+    own = jax.device_get(evaluate(None, key))
+    hardest = jax.device_get(evaluate(None, key, base.start_level))
+    floor = jax.device_get(evaluate(None, key, 0))
+    for k in own:
+        np.testing.assert_array_equal(own[k], hardest[k], err_msg=k)
+    np.testing.assert_array_equal(floor["start_level"], 0.0)
+    np.testing.assert_array_equal(own["start_level"], float(base.start_level))
+    assert evaluate.fn._cache_size() == 1, "one compile for every level"
+    compiled = evaluate.lower(None, key).compile()  # what `dexdistill evaluate` times
+    np.testing.assert_array_equal(jax.device_get(compiled(None, key))["return"], own["return"])
+
+
 def test_trifinger_position_levels_score_only_the_position():
     base = _make("trifinger_cube", goal_level=1)
     state = jax.jit(base.reset)(jax.random.PRNGKey(3))

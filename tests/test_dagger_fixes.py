@@ -286,7 +286,7 @@ def test_ppo_kl_estimate_is_never_negative():
     nets = teacher_networks(NetworkConfig(), spec, base.action_size)
     params = nets.init(jax.random.PRNGKey(0), spec)
     n = 64
-    obs = jax.vmap(base.reset)(jax.random.split(jax.random.PRNGKey(1), n)).obs
+    obs = jax.jit(jax.vmap(base.reset))(jax.random.split(jax.random.PRNGKey(1), n)).obs
     raw = jax.random.normal(jax.random.PRNGKey(2), (n, base.action_size))
     new_logp = nets.dist.log_prob(nets.logits(params, obs), raw)
     old_logp = new_logp + 0.2 + 0.3 * jax.random.normal(jax.random.PRNGKey(3), (n,))

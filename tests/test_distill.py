@@ -101,7 +101,7 @@ def tiny_teacher():
 def test_dagger_student_approaches_the_teacher(tiny_teacher):
     base, teacher, teacher_params, teacher_success = tiny_teacher
     before = jax.tree.map(np.array, teacher_params)
-    probe = jax.vmap(base.reset)(jax.random.split(jax.random.PRNGKey(7), 16)).obs
+    probe = jax.jit(jax.vmap(base.reset))(jax.random.split(jax.random.PRNGKey(7), 16)).obs
     probe_action = np.asarray(teacher(probe, None, jax.random.PRNGKey(0))[0])
     cfg = dagger.DAggerConfig(
         iterations=10, num_envs=64, unroll_length=40, student=StudentConfig(memory="gru")

@@ -123,7 +123,9 @@ def test_distill_stage_writes_dataset_checkpoints_metrics_and_loads(teacher_dir,
     student = distill_stage.load(run_dir)
     ckpt = Checkpointer(run_dir / "student" / "checkpoints")
     assert ckpt.latest_step() == ITERATIONS
-    obs = jax.vmap(student_env(run_dir).reset)(jax.random.split(jax.random.PRNGKey(0), 3)).obs
+    obs = jax.jit(jax.vmap(student_env(run_dir).reset))(
+        jax.random.split(jax.random.PRNGKey(0), 3)
+    ).obs
     action, carry, extras = student.policy()(obs, student.initial_carry(3), jax.random.PRNGKey(1))
     assert action.shape == (3, 2) and np.all(np.abs(np.asarray(action)) <= 1.0)
     assert set(extras) >= {"mean", "std"}

@@ -91,7 +91,7 @@ def test_actor_cannot_read_keys_it_was_not_given():
     cfg = NetworkConfig(actor_keys=("proprio",), critic_keys=("privileged", "proprio"))
     nets = make_networks(cfg, env.observation_spec, env.action_size)
     params = nets.init(jax.random.PRNGKey(0), env.observation_spec)
-    obs = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), 4)).obs
+    obs = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(1), 4)).obs
     policy = make_policy(nets, params, deterministic=True)
     a1, _, _ = policy(obs, None, jax.random.PRNGKey(0))
     poisoned = {
@@ -226,7 +226,7 @@ def test_killed_teacher_resumes_bit_identical(tmp_path, task):
     teacher = teacher_stage.load(killed)
     task_env = envs.make(teacher.env_name, teacher.env_config)
     assert task_env.backend == "mujoco"
-    obs = jax.vmap(task_env.reset)(jax.random.split(jax.random.PRNGKey(0), 3)).obs
+    obs = jax.jit(jax.vmap(task_env.reset))(jax.random.split(jax.random.PRNGKey(0), 3)).obs
     action, carry, extras = teacher.policy(deterministic=True)(obs, None, jax.random.PRNGKey(1))
     assert action.shape == (3, 9) and carry is None
     np.testing.assert_allclose(action, extras["mean"], atol=1e-6)
