@@ -24,6 +24,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 OUT = os.environ.get("COMPILE_PROFILE_DIR", "/tmp/compile_profile")
 _current: dict[str, Any] = {}
 
@@ -62,20 +64,14 @@ def _record(nodeid: str, wall: float, cpu: float) -> None:
         f.write(json.dumps(row) + "\n")
 
 
-try:
-    import pytest
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_protocol(item: Any, nextitem: Any) -> Any:
-        _current.update(compile=0.0, trace=0.0, lower=0.0, n=0, hits=0)
-        _current["programs"] = defaultdict(float)
-        t0, c0 = time.time(), time.process_time()
-        yield
-        _record(item.nodeid, time.time() - t0, time.process_time() - c0)
-        _current.clear()
-
-except ImportError:  # the table below needs no pytest
-    pass
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: Any, nextitem: Any) -> Any:
+    _current.update(compile=0.0, trace=0.0, lower=0.0, n=0, hits=0)
+    _current["programs"] = defaultdict(float)
+    t0, c0 = time.time(), time.process_time()
+    yield
+    _record(item.nodeid, time.time() - t0, time.process_time() - c0)
+    _current.clear()
 
 
 def main(argv: list[str]) -> int:

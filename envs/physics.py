@@ -417,7 +417,7 @@ class MujocoPhysics:
         xquat = jp.concatenate([jp.array([[1.0, 0, 0, 0]]), quat.reshape(nb, 4)])
         data = data.replace(xpos=xpos, xquat=xquat, site_xpos=site.reshape(nsite, 3))
         if ng:
-            gmat = jax.vmap(geometry.quat_to_mat)(gquat.reshape(ng, 4))
+            gmat = geometry.quat_to_mat(gquat.reshape(ng, 4))  # batched: [ng, 3, 3]
             data = data.replace(geom_xpos=gpos.reshape(ng, 3), geom_xmat=gmat)
         return data
 
