@@ -210,6 +210,8 @@ class MjxTask:
             n_proprio=len(self._joint_ids),
         )
         self._shape = obs_lib.ObjectShape.from_model(m, obj_geoms)
+        bank = self.config.point_cloud.surface_bank
+        self._bank = obs_lib.surface_bank(self._shape, bank) if bank else None
         self._kp_local = jp.asarray(self.object_keypoints(), jp.float32)
         goal_id = mujoco.mj_name2id(m, J.mjOBJ_BODY, "goal")
         self._goal_mocap = int(m.body_mocapid[goal_id]) if goal_id >= 0 else -1
@@ -438,6 +440,12 @@ class MjxTask:
         }
         return obs, info
 
+    def _surface(self, rng: jax.Array, scale: Any, n: int) -> jax.Array:
+        """``n`` points ``[n, 3]`` on the object's surface at ``scale``, body frame."""
+        if self._bank is None:
+            return obs_lib.sample_surface(rng, self._shape, scale, n)
+        return obs_lib.sample_bank(rng, self._bank, scale, n)
+
     def privileged_parts(self, data: mjx.Data, info: dict[str, Any]) -> dict[str, jax.Array]:
         """The named quantities ``obs["privileged"]`` concatenates, in order: a pure
         function of an env state's ``data`` and ``info`` (see :func:`privileged_layout`)."""
@@ -482,7 +490,7 @@ class MjxTask:
         scale = params["object_scale"]
         obj_pos, obj_quat = self.object_pose(data)
         if pc.source == "surface":
-            local = obs_lib.sample_surface(k_pc, self._shape, scale, pc.num_points)
+            local = self._surface(k_pc, scale, pc.num_points)
             points = obs_lib.keypoints_world(obj_pos, obj_quat, local, 1.0)
             mask = jp.ones((pc.num_points,), bool)
         else:
@@ -505,7 +513,7 @@ class MjxTask:
             k_noise, points, mask, params["point_cloud_bias"], self.config.randomization.observation
         )
         if pc.num_goal_points:
-            g_local = obs_lib.sample_surface(k_goal, self._shape, 1.0, pc.num_goal_points)
+            g_local = self._surface(k_goal, 1.0, pc.num_goal_points)
             g_points = obs_lib.keypoints_world(info["goal_pos"], info["goal_quat"], g_local, 1.0)
             points = jp.concatenate([points, g_points])
             mask = jp.concatenate([mask, jp.ones((pc.num_goal_points,), bool)])

@@ -6,7 +6,7 @@ Pure functions over arrays; the task modules decide what to feed them.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
@@ -43,10 +43,17 @@ class PointCloudConfig:
     fovy: float = 40.0
     """Vertical field of view in degrees."""
     max_depth: float = 2.0
+    surface_bank: int = 16384
+    """Points drawn once on the object's surface (nominal size, seeded) from which every
+    step's ``surface`` cloud, and the goal points of either source, pick theirs at random,
+    scaled by the episode's object scale: on a CPU about 6x cheaper than sampling the
+    surface afresh, and 16384 points lie about 1 mm apart on the 6.5 cm cube, below the
+    per-point noise. 0: sample the surface afresh at every step."""
 
     def validate(self, prefix: str = "observation.point_cloud") -> None:
         checks.check_types(self, f"{prefix}.")
         checks.require(f"{prefix}.num_points", self.num_points, ge=1)
+        checks.require(f"{prefix}.surface_bank", self.surface_bank, ge=0)
         checks.require(f"{prefix}.num_goal_points", self.num_goal_points, ge=0)
         if min(self.resolution) < 1 or not 0 < self.fovy < 180:
             raise ValueError(f"{prefix}.resolution/fovy: need positive resolution, 0 < fovy < 180")
@@ -106,40 +113,74 @@ def _area(geom_type: int, size: np.ndarray) -> float:
     )
 
 
-def _pick(u: jax.Array, weights: jax.Array) -> jax.Array:
+def _pick(u: jax.Array, weights: jax.Array, xp: Any = jp) -> jax.Array:
     """Index drawn with probability ``weights [..., K]`` (unnormalized) from ``u [...]`` ~ U(0, 1)."""
-    cdf = jp.cumsum(weights, axis=-1)
-    return jp.sum(u[..., None] * cdf[..., -1:] >= cdf[..., :-1], axis=-1)
+    cdf = xp.cumsum(weights, axis=-1)
+    return xp.sum(u[..., None] * cdf[..., -1:] >= cdf[..., :-1], axis=-1)
 
 
-def _sample_box(u: jax.Array, size: jax.Array) -> jax.Array:
+def _sample_box(u: jax.Array, size: jax.Array, xp: Any = jp) -> jax.Array:
     """Uniform points ``[n, 3]`` on boxes with half-sizes ``size [n, 3]``; ``u [n, 5]`` ~ U(0, 1)."""
     x, y, z = size[:, 0], size[:, 1], size[:, 2]
-    axis = _pick(u[:, 0], jp.stack([y * z, x * z, x * y], axis=-1))
+    axis = _pick(u[:, 0], xp.stack([y * z, x * z, x * y], axis=-1), xp)
     uv = 2.0 * u[:, 1:4] - 1.0
-    sign = jp.where(u[:, 4] < 0.5, 1.0, -1.0)
-    unit = jp.where(jp.arange(3) == axis[:, None], sign[:, None], uv)
+    sign = xp.where(u[:, 4] < 0.5, 1.0, -1.0)
+    unit = xp.where(xp.arange(3) == axis[:, None], sign[:, None], uv)
     return unit * size
 
 
-def _sphere_dirs(u: jax.Array) -> jax.Array:
+def _sphere_dirs(u: jax.Array, xp: Any = jp) -> jax.Array:
     """Uniform unit vectors ``[n, 3]`` from ``u [n, 2]`` ~ U(0, 1) (Archimedes: z ~ U(-1, 1))."""
     z = 2.0 * u[:, 0] - 1.0
-    phi = 2.0 * jp.pi * u[:, 1]
-    rho = jp.sqrt(jp.maximum(1.0 - z * z, 0.0))
-    return jp.stack([rho * jp.cos(phi), rho * jp.sin(phi), z], axis=-1)
+    phi = 2.0 * np.pi * u[:, 1]
+    rho = xp.sqrt(xp.maximum(1.0 - z * z, 0.0))
+    return xp.stack([rho * xp.cos(phi), rho * xp.sin(phi), z], axis=-1)
 
 
-def _sample_capsule(u: jax.Array, sphere: jax.Array, size: jax.Array) -> jax.Array:
+def _sample_capsule(u: jax.Array, sphere: jax.Array, size: jax.Array, xp: Any = jp) -> jax.Array:
     """Uniform points ``[n, 3]`` on capsules (radius ``size[:, 0]``, half-length ``size[:, 1]``
     along z); ``u [n, 3]`` ~ U(0, 1), ``sphere [n, 3]`` uniform unit vectors."""
     r, h = size[:, 0], size[:, 1]
-    p_side = (4 * jp.pi * r * h) / (4 * jp.pi * r * h + 4 * jp.pi * r**2)
-    theta = 2 * jp.pi * u[:, 1]
-    side = jp.stack([r * jp.cos(theta), r * jp.sin(theta), h * (2.0 * u[:, 2] - 1.0)], axis=-1)
+    p_side = (4 * np.pi * r * h) / (4 * np.pi * r * h + 4 * np.pi * r**2)
+    theta = 2 * np.pi * u[:, 1]
+    side = xp.stack([r * xp.cos(theta), r * xp.sin(theta), h * (2.0 * u[:, 2] - 1.0)], axis=-1)
     cap = r[:, None] * sphere
-    cap = cap + jp.stack([0.0 * h, 0.0 * h, jp.sign(cap[:, 2]) * h], axis=-1)
-    return jp.where((u[:, 0] < p_side)[:, None], side, cap)
+    cap = cap + xp.stack([0.0 * h, 0.0 * h, xp.sign(cap[:, 2]) * h], axis=-1)
+    return xp.where((u[:, 0] < p_side)[:, None], side, cap)
+
+
+def _surface_points(u: jax.Array, shape: ObjectShape, scale: Any, xp: Any = jp) -> jax.Array:
+    """Points ``[n, 3]`` on the object's surface (body frame) from uniforms ``u [n, 11]``.
+
+    ``xp`` is ``jax.numpy`` or ``numpy``. Only the geom types the object has are computed
+    (a cube skips the sphere and capsule formulas and the choice of geom); the points do
+    not depend on that.
+    """
+    G = mujoco.mjtGeom
+    n = u.shape[0]
+    present = sorted({int(t) for t in shape.types})
+    gid = (
+        xp.zeros((n,), np.int32)
+        if len(shape.types) == 1
+        else _pick(u[:, 0], xp.asarray(shape.weights), xp)
+    )
+    sizes = xp.asarray(shape.sizes)[gid] * scale
+    types = xp.asarray(shape.types)[gid]
+    round_types = {int(G.mjGEOM_SPHERE), int(G.mjGEOM_CAPSULE)}
+    dirs = _sphere_dirs(u[:, 9:11], xp) if round_types & set(present) else None
+    formulas = {
+        int(G.mjGEOM_BOX): lambda: _sample_box(u[:, 1:6], sizes, xp),
+        int(G.mjGEOM_SPHERE): lambda: sizes[:, :1] * dirs,
+        int(G.mjGEOM_CAPSULE): lambda: _sample_capsule(u[:, 6:9], dirs, sizes, xp),
+    }
+    local = formulas[present[0]]()
+    for t in present[1:]:
+        local = xp.where((types == t)[:, None], formulas[t](), local)
+    if len(shape.types) == 1:
+        rotated = xp.einsum("ij,nj->ni", xp.asarray(shape.mat[0]), local)
+        return rotated + xp.asarray(shape.pos[0]) * scale
+    rotated = xp.einsum("nij,nj->ni", xp.asarray(shape.mat)[gid], local)
+    return rotated + xp.asarray(shape.pos)[gid] * scale
 
 
 def sample_surface(rng: jax.Array, shape: ObjectShape, scale: jax.Array, n: int) -> jax.Array:
@@ -149,18 +190,26 @@ def sample_surface(rng: jax.Array, shape: ObjectShape, scale: jax.Array, n: int)
     randomness is one call of :mod:`envs.fastrand` (``[n, 11]`` uniforms): the
     generator, not the geometry, dominated the cost of a point cloud on a CPU.
     """
-    u = fastrand.uniform(rng, (n, 11))
-    gid = _pick(u[:, 0], jp.asarray(shape.weights))
-    sizes = jp.asarray(shape.sizes)[gid] * scale
-    types = jp.asarray(shape.types)[gid]
-    dirs = _sphere_dirs(u[:, 9:11])
-    box = _sample_box(u[:, 1:6], sizes)
-    sph = sizes[:, :1] * dirs
-    cap = _sample_capsule(u[:, 6:9], dirs, sizes)
-    local = jp.where((types == int(mujoco.mjtGeom.mjGEOM_BOX))[:, None], box, sph)
-    local = jp.where((types == int(mujoco.mjtGeom.mjGEOM_CAPSULE))[:, None], cap, local)
-    rotated = jp.einsum("nij,nj->ni", jp.asarray(shape.mat)[gid], local)
-    return rotated + jp.asarray(shape.pos)[gid] * scale
+    return _surface_points(fastrand.uniform(rng, (n, 11)), shape, scale)
+
+
+def surface_bank(shape: ObjectShape, size: int, seed: int = 0) -> np.ndarray:
+    """``size`` points ``[size, 3]`` (float32, numpy) uniformly on the object's surface at
+    nominal scale, body frame: drawn once, seeded, for :func:`sample_bank`."""
+    u = np.random.default_rng(seed).random((size, 11))
+    return _surface_points(u, shape, 1.0, np).astype(np.float32)
+
+
+def sample_bank(rng: jax.Array, bank: np.ndarray, scale: jax.Array, n: int) -> jax.Array:
+    """``n`` points ``[n, 3]`` picked at random from ``bank [M, 3]`` (:func:`surface_bank`)
+    and scaled by the episode's object scale.
+
+    Every geom's size and offset scale together, so a point on the object at scale 1 times
+    ``scale`` is a point on the object at ``scale``. One random integer and one gather per
+    point instead of :func:`sample_surface`'s eleven uniforms and the geometry.
+    """
+    idx = fastrand.bits(rng, (n,)) % jp.uint32(bank.shape[0])
+    return jp.asarray(bank)[idx] * scale
 
 
 # --------------------------------------------------------------------------- ray casting

@@ -69,6 +69,59 @@ def test_surface_points_cover_all_faces():
     np.testing.assert_allclose(counts, area / area.sum(), atol=0.03)
 
 
+def test_surface_bank_covers_every_face_and_scales_with_the_object():
+    """The precomputed bank (``point_cloud.surface_bank``) is spread over the faces by area,
+    and a draw at scale 1.1 lies on the box scaled by 1.1."""
+    half = np.array([0.1, 0.2, 0.3])
+    shape = obs_lib.ObjectShape(
+        types=np.array([6], np.int32),
+        sizes=half[None].astype(np.float32),
+        pos=np.zeros((1, 3), np.float32),
+        mat=np.eye(3, dtype=np.float32)[None],
+        weights=np.ones(1, np.float32),
+    )
+    bank = obs_lib.surface_bank(shape, 16384)
+    assert bank.shape == (16384, 3) and bank.dtype == np.float32
+    face = np.argmax(np.abs(bank) / half, axis=-1)
+    counts = np.bincount(face, minlength=3) / len(bank)
+    area = np.array([0.2 * 0.3, 0.1 * 0.3, 0.1 * 0.2])
+    np.testing.assert_allclose(counts, area / area.sum(), atol=0.02)
+    pts = np.asarray(obs_lib.sample_bank(jax.random.PRNGKey(0), bank, jp.asarray(1.1), 500))
+    assert _box_surface_distance(pts, 1.1 * half).max() < 1e-6
+    assert len(np.unique(pts, axis=0)) > 490  # random picks, not the bank's first rows
+    again = obs_lib.sample_bank(jax.random.PRNGKey(1), bank, jp.asarray(1.1), 500)
+    assert not np.array_equal(pts, np.asarray(again))
+
+
+def test_surface_sampling_skips_absent_geom_types_without_changing_the_points():
+    """One box geom takes the fast path (no geom choice, no sphere/capsule formulas); the
+    same box listed with a second, never-drawn geom takes the general path."""
+    rot = np.asarray(geometry.quat_to_mat(jp.array([0.9, 0.1, -0.3, 0.2]) / 0.9899495))
+    one = obs_lib.ObjectShape(
+        types=np.array([6], np.int32),
+        sizes=np.array([[0.1, 0.2, 0.3]], np.float32),
+        pos=np.array([[0.01, -0.02, 0.03]], np.float32),
+        mat=rot.astype(np.float32)[None],
+        weights=np.ones(1, np.float32),
+    )
+    two = obs_lib.ObjectShape(
+        types=np.array([6, 3], np.int32),
+        sizes=np.array([[0.1, 0.2, 0.3], [0.05, 0.1, 0.0]], np.float32),
+        pos=np.concatenate([one.pos, np.zeros((1, 3), np.float32)]),
+        mat=np.concatenate([one.mat, np.eye(3, dtype=np.float32)[None]]),
+        weights=np.array([1.0, 0.0], np.float32),
+    )
+    keys = jax.random.split(jax.random.PRNGKey(1), 8)
+    scales = jp.linspace(0.9, 1.1, 8)
+
+    def sample(shape: obs_lib.ObjectShape) -> np.ndarray:
+        fn = jax.jit(jax.vmap(lambda k, s: obs_lib.sample_surface(k, shape, s, 500)))
+        return np.asarray(fn(keys, scales))
+
+    fast, general = sample(one), sample(two)
+    np.testing.assert_allclose(fast, general, rtol=0, atol=1e-7)
+
+
 def test_keypoints_are_cube_corners(clean_trifinger):
     env, states = clean_trifinger
     for b in range(4):
