@@ -210,8 +210,7 @@ class MjxTask:
             n_proprio=len(self._joint_ids),
         )
         self._shape = obs_lib.ObjectShape.from_model(m, obj_geoms)
-        bank = self.config.point_cloud.surface_bank
-        self._bank = obs_lib.surface_bank(self._shape, bank) if bank else None
+        self._surface = obs_lib.surface_sampler(self._shape, self.config.point_cloud.surface_bank)
         self._kp_local = jp.asarray(self.object_keypoints(), jp.float32)
         goal_id = mujoco.mj_name2id(m, J.mjOBJ_BODY, "goal")
         self._goal_mocap = int(m.body_mocapid[goal_id]) if goal_id >= 0 else -1
@@ -439,12 +438,6 @@ class MjxTask:
             "point_cloud_mask": mask,
         }
         return obs, info
-
-    def _surface(self, rng: jax.Array, scale: Any, n: int) -> jax.Array:
-        """``n`` points ``[n, 3]`` on the object's surface at ``scale``, body frame."""
-        if self._bank is None:
-            return obs_lib.sample_surface(rng, self._shape, scale, n)
-        return obs_lib.sample_bank(rng, self._bank, scale, n)
 
     def privileged_parts(self, data: mjx.Data, info: dict[str, Any]) -> dict[str, jax.Array]:
         """The named quantities ``obs["privileged"]`` concatenates, in order: a pure

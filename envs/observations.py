@@ -6,6 +6,7 @@ Pure functions over arrays; the task modules decide what to feed them.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
@@ -210,6 +211,16 @@ def sample_bank(rng: jax.Array, bank: np.ndarray, scale: jax.Array, n: int) -> j
     """
     idx = fastrand.bits(rng, (n,)) % jp.uint32(bank.shape[0])
     return jp.asarray(bank)[idx] * scale
+
+
+def surface_sampler(shape: ObjectShape, bank: int) -> Callable[[jax.Array, Any, int], jax.Array]:
+    """``sample(rng, scale, n) -> [n, 3]``: points on the object's surface at ``scale``, body
+    frame; picked from ``bank`` points drawn once (:func:`surface_bank`), or sampled afresh
+    when ``bank`` is 0 (``point_cloud.surface_bank``)."""
+    if not bank:
+        return lambda rng, scale, n: sample_surface(rng, shape, scale, n)
+    points = surface_bank(shape, bank)
+    return lambda rng, scale, n: sample_bank(rng, points, scale, n)
 
 
 # --------------------------------------------------------------------------- ray casting

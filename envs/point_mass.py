@@ -83,6 +83,7 @@ class PointMass:
             mat=np.eye(3, dtype=np.float32)[None],
             weights=np.ones((1,), np.float32),
         )
+        self._surface = obs_lib.surface_sampler(self._shape, self.config.point_cloud.surface_bank)
         self._obs_spec: dict[str, ArraySpec] | None = None
 
     @property
@@ -200,7 +201,7 @@ class PointMass:
             cloud, cloud_mask = jp.zeros((n, 3)), jp.zeros((n,), bool)
         else:
             one = jp.ones(())
-            pts = obs_lib.sample_surface(k_pc, self._shape, one, pc.num_points) + pos3
+            pts = self._surface(k_pc, one, pc.num_points) + pos3
             pts, mask = obs_lib.noisy_points(
                 k_noise,
                 pts,
@@ -208,7 +209,7 @@ class PointMass:
                 params["point_cloud_bias"],
                 rc.observation,
             )
-            gpts = obs_lib.sample_surface(k_goal, self._shape, one, pc.num_goal_points) + goal3
+            gpts = self._surface(k_goal, one, pc.num_goal_points) + goal3
             cloud = jp.concatenate([pts, gpts])
             cloud_mask = jp.concatenate([mask, jp.ones(pc.num_goal_points, bool)])
         proprio = obs_lib.noisy_proprio(k_prop, data["pos"], params["proprio_bias"], rc.observation)
