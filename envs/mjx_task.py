@@ -210,7 +210,10 @@ class MjxTask:
             n_proprio=len(self._joint_ids),
         )
         self._shape = obs_lib.ObjectShape.from_model(m, obj_geoms)
-        self._surface = obs_lib.surface_sampler(self._shape, self.config.point_cloud.surface_bank)
+        pc = self.config.point_cloud  # no bank to draw when no cloud is made
+        self._surface = obs_lib.surface_sampler(
+            self._shape, pc.surface_bank if pc.source != "none" else 0
+        )
         self._kp_local = jp.asarray(self.object_keypoints(), jp.float32)
         goal_id = mujoco.mj_name2id(m, J.mjOBJ_BODY, "goal")
         self._goal_mocap = int(m.body_mocapid[goal_id]) if goal_id >= 0 else -1

@@ -83,7 +83,10 @@ class PointMass:
             mat=np.eye(3, dtype=np.float32)[None],
             weights=np.ones((1,), np.float32),
         )
-        self._surface = obs_lib.surface_sampler(self._shape, self.config.point_cloud.surface_bank)
+        pc = self.config.point_cloud  # no bank to draw when no cloud is made
+        self._surface = obs_lib.surface_sampler(
+            self._shape, pc.surface_bank if pc.source != "none" else 0
+        )
         self._obs_spec: dict[str, ArraySpec] | None = None
 
     @property
