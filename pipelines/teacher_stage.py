@@ -152,11 +152,8 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
         ckpt.save(i, ts, meta)
 
     def postfix(ts: ppo.TrainState, record: dict[str, Any]) -> dict[str, Any]:
-        out = {"steps": record["env_steps"], "sps": record["env_steps_per_s"]}
-        out[headline] = last_eval.get("headline", float("nan"))
-        if has_curriculum:
-            out["level"] = int(ts.curriculum.level)
-        return out
+        level = int(ts.curriculum.level) if has_curriculum else None
+        return progress_items(record, last_eval, headline, level)
 
     loop = stage_loop.LoopConfig(
         name="teacher",
@@ -172,6 +169,20 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
         return {"finished": False, "iteration": end.iteration}
     ts = end.state
     return final_evaluation(run_dir, nets, ts, cfg, evaluator, eval_env, level_reached(base, ts))
+
+
+def progress_items(
+    record: dict[str, Any], last_eval: dict[str, float], headline: str, level: int | None
+) -> dict[str, Any]:
+    """The progress line's items: steps, throughput, the last evaluation's headline (at the
+    hardest goal level) and, with a curriculum, the level and the training success at it
+    (the curriculum's window mean), which is what moves while the hardest level reads 0."""
+    out = {"steps": record["env_steps"], "sps": record["env_steps_per_s"]}
+    out[headline] = last_eval.get("headline", float("nan"))
+    if level is not None:
+        out["level"] = level
+        out["level_success"] = record["curriculum/window_mean"]
+    return out
 
 
 def _evaluation_env(name: str, env_cfg: Any, base: Any) -> Any:

@@ -22,6 +22,7 @@ from envs import evaluate as eval_lib
 from envs import wrappers
 from pipelines import presets
 from pipelines.checkpoints import Checkpointer
+from pipelines.teacher_stage import progress_items
 from teacher import normalize as norm_lib
 from teacher import ppo
 from teacher.networks import NetworkConfig, make_networks, make_policy
@@ -370,3 +371,13 @@ def test_gpu_preset_trains_the_cpu_presets_task(task):
     assert cpu.env_overrides == gpu.env_overrides
     assert "curriculum.enabled=True" in gpu.env_overrides
     assert gpu.ppo.num_envs > cpu.ppo.num_envs
+
+
+def test_progress_line_shows_the_training_success_at_the_curriculum_level():
+    """With a curriculum the last evaluation is at the hardest level (0 for most of a
+    trifinger run), so the line also carries the window mean the curriculum advances on."""
+    record = {"env_steps": 4096, "env_steps_per_s": 1.5e4, "curriculum/window_mean": 0.37}
+    items = progress_items(record, {"headline": 0.0}, "success", level=0)
+    assert items == {"steps": 4096, "sps": 1.5e4, "success": 0.0, "level": 0, "level_success": 0.37}
+    plain = progress_items({"env_steps": 8, "env_steps_per_s": 2.0}, {}, "success", level=None)
+    assert set(plain) == {"steps", "sps", "success"} and np.isnan(plain["success"])
