@@ -218,3 +218,11 @@ def test_killed_distillation_resumes_without_lost_or_duplicated_episodes(
     ev_a = json.loads((full / "student" / "eval.json").read_text())
     ev_b = json.loads((killed / "student" / "eval.json").read_text())
     assert ev_a == ev_b
+
+
+def test_ratio_is_null_where_the_teacher_scored_zero():
+    """Trifinger's pose goals: a student at 0.016 against a teacher at 0 read 1.6e7."""
+    assert distill_stage.headline_ratio(0.6, 0.75) == pytest.approx(0.8)
+    assert distill_stage.headline_ratio(0.016, 0.0) is None
+    assert distill_stage.headline_ratio(0.0, 0.0) is None
+    assert json.dumps({"ratio": distill_stage.headline_ratio(0.0, 0.0)}) == '{"ratio": null}'
