@@ -87,9 +87,21 @@ def rotation_angle(q1: jax.Array, q2: jax.Array) -> jax.Array:
     return 2.0 * jp.arccos(jp.clip(dot, 0.0, 1.0))
 
 
+def rotate_points(mat: jax.Array, points: jax.Array) -> jax.Array:
+    """``points [M, 3] @ mat.T`` for a ``[3, 3]`` matrix, as three broadcast products.
+
+    Under ``vmap`` a matmul with an inner dimension of 3 becomes a batched dot that XLA's
+    CPU backend runs about 13x slower than these fused multiply-adds (0.40 against 0.03 ms
+    for 256 envs x 64 points).
+    """
+    return (
+        points[..., 0:1] * mat[:, 0] + points[..., 1:2] * mat[:, 1] + points[..., 2:3] * mat[:, 2]
+    )
+
+
 def transform_points(pos: jax.Array, quat: jax.Array, local: jax.Array) -> jax.Array:
     """Maps body-frame points ``[M, 3]`` to the world by pose ``(pos [3], quat [4])``."""
-    return local @ quat_to_mat(quat).T + pos
+    return rotate_points(quat_to_mat(quat), local) + pos
 
 
 def small_rotation(rng: jax.Array, max_angle: float | jax.Array) -> jax.Array:

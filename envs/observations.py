@@ -275,7 +275,7 @@ def raycast_object(
     Returns (points ``[R, 3]`` world frame, hit ``[R]`` bool). A ray that first hits
     a finger (or anything else) is not a hit: fingers occlude the object.
     """
-    dirs = rays @ cam_mat.T
+    dirs = geometry.rotate_points(cam_mat, rays)
 
     def cast(v: jax.Array) -> tuple[jax.Array, jax.Array]:
         return mjx.ray(model, data, cam_pos, v, geomgroup=geomgroup)

@@ -200,7 +200,12 @@ class HostSim:
         idx: randomize.ModelIndex,
         param_sizes: dict[str, tuple[int, ...]],
         nthread: int,
+        pose_fields: tuple[str, ...] = (),
     ):
+        """``pose_fields``: the randomized model fields (of :func:`randomize.model_fields`)
+        that the pose sensors depend on, the only ones :meth:`forward` writes: ``geom_pos``
+        with geom sensors; none otherwise (body and site poses depend on ``qpos`` and on
+        fields no randomization touches)."""
         S = mujoco.mjtState
         self.model = model
         self.n_substeps = n_substeps
@@ -218,7 +223,13 @@ class HostSim:
         self.nthread = nthread
         self._pool = mj_rollout.Rollout(nthread=nthread)
         self._datas = [mujoco.MjData(model) for _ in range(max(1, nthread))]
-        self._batches: dict[int, _Batch] = {}
+        self.pose_fields = pose_fields
+        self._batches: dict[tuple[str, int], _Batch] = {}
+        """``(kind, size) -> _Batch``: ``step`` and ``forward`` keep their own models, so a
+        reset's forward, which sees every env's fresh parameters under ``vmap`` and
+        ``where``, does not rewrite the models of the envs that did not reset."""
+        self.model_writes = 0
+        """Env models rewritten so far by :meth:`step` (for tests and profiling)."""
         self._lock = threading.Lock()
         self.calls = 0
         self.busy_s = 0.0
@@ -238,11 +249,16 @@ class HostSim:
 
     # ------------------------------------------------------------------ helpers
 
-    def _update_models(self, batch: _Batch, flat: np.ndarray) -> None:
-        """Rewrites the models of envs whose physics parameters ``flat [B, P]`` changed."""
+    def _update_models(
+        self, batch: _Batch, flat: np.ndarray, only: tuple[str, ...] | None = None
+    ) -> int:
+        """Rewrites the models of envs whose physics parameters ``flat [B, P]`` changed
+        (``only``: just these fields); returns how many envs' models were rewritten."""
+        if only == ():
+            return 0
         changed = np.nonzero(np.any(flat != batch.params, axis=1))[0]
         if changed.size == 0:
-            return
+            return 0
         rows, o = {}, 0
         for k, shape in self.param_shapes.items():
             n = int(np.prod(shape))
@@ -250,24 +266,31 @@ class HostSim:
             o += n
         fields = randomize.model_fields(self.nominal, rows, self.idx, np)
         gravity = fields.pop("gravity")
+        if only is not None:
+            fields = {k: v for k, v in fields.items() if k in only}
         for j, r in enumerate(changed):
             m = batch.models[r]
             for name, value in fields.items():
                 getattr(m, name)[...] = value[j]
-            m.opt.gravity[:] = gravity[j]
+            if only is None:
+                m.opt.gravity[:] = gravity[j]
         batch.params[changed] = flat[changed]
+        return int(changed.size)
 
-    def _prepare(self, rows: np.ndarray, nstep: int) -> tuple[_Batch, tuple[int, ...]]:
+    def _prepare(self, rows: np.ndarray, nstep: int, kind: str) -> tuple[_Batch, tuple[int, ...]]:
         lead = rows.shape[:-1]
         x = rows.reshape(-1, rows.shape[-1])
         if x.shape[1] != self.in_width:
             raise ValueError(f"host physics: row width {x.shape[1]}, expected {self.in_width}")
         size = x.shape[0]
-        if size not in self._batches:
-            self._batches[size] = _Batch(self, size)
-        batch = self._batches[size]
+        if (kind, size) not in self._batches:
+            self._batches[kind, size] = _Batch(self, size)
+        batch = self._batches[kind, size]
         p, ns, nv = self.nparams, self.nstate, self.model.nv
-        self._update_models(batch, x[:, :p])
+        if kind == "step":
+            self.model_writes += self._update_models(batch, x[:, :p])
+        else:
+            self._update_models(batch, x[:, :p], only=self.pose_fields)
         batch.state0[:] = x[:, p : p + ns]
         batch.warm0[:] = x[:, p + ns : p + ns + nv]
         batch.control[nstep][:] = x[:, None, p + ns + nv :]
@@ -300,7 +323,7 @@ class HostSim:
         qv = slice(1 + m.nq, 1 + m.nq + m.nv)
         t0 = time.perf_counter()
         with self._lock:
-            batch, lead = self._prepare(np.asarray(rows), n)
+            batch, lead = self._prepare(np.asarray(rows), n, "step")
             state, sensors = self._run(batch, n)
             final = state[:, -1]
             prev_qvel = state[:, -2, qv] if n > 1 else batch.state0[:, qv]
@@ -317,7 +340,7 @@ class HostSim:
         """The pose sensors of every env's current state: ``[*B, in_width] -> [*B, S]``."""
         t0 = time.perf_counter()
         with self._lock:
-            batch, lead = self._prepare(np.asarray(rows), 1)
+            batch, lead = self._prepare(np.asarray(rows), 1, "forward")
             _, sensors = self._run(batch, 1)
             out = sensors[:, 0].astype(np.float32)
             self.busy_s += time.perf_counter() - t0
@@ -362,7 +385,12 @@ class MujocoPhysics:
             self.host = _HOSTS[self.key]
         else:
             self.host = HostSim(
-                self.sensor_model, n_substeps, idx, param_shapes, nthread or default_threads()
+                self.sensor_model,
+                n_substeps,
+                idx,
+                param_shapes,
+                nthread or default_threads(),
+                pose_fields=("geom_pos",) if raycast else (),
             )
             _HOSTS[self.key] = self.host
             host_call.register(f"{self.key}.step", self.host.step)

@@ -10,6 +10,7 @@ drift apart slowly (about 1e-3 rad after ten valve steps with random actions).
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import subprocess
@@ -108,7 +109,7 @@ def test_a_randomized_actuator_gain_reaches_the_mujoco_c_models():
     strong = _trajectories("dclaw_valve", steps=4, params_edit=stronger)
     # the host keeps one model per batch size; a single env's model is the last one written
     env = strong["mujoco"][0]
-    host_model = env.physics.host._batches[1].models[0]
+    host_model = env.physics.host._batches["step", 1].models[0]
     np.testing.assert_allclose(
         host_model.actuator_gainprm[:, 0], 2.0 * env.mj_model.actuator_gainprm[:, 0], rtol=1e-6
     )
@@ -226,3 +227,52 @@ def test_raycast_point_cloud_on_the_c_backend_matches_mjx():
     assert c["point_cloud_mask"][:n].sum() > 10  # the camera sees the cube
     np.testing.assert_array_equal(c["point_cloud_mask"], m["point_cloud_mask"])
     np.testing.assert_allclose(c["point_cloud"], m["point_cloud"], atol=1e-4)
+
+
+def test_an_auto_reset_rewrites_only_the_c_models_of_the_envs_that_reset():
+    """Under ``vmap`` a reset computes fresh physics parameters for every env and keeps only
+    the done envs'; its forward call must not rewrite the stepping models of the others
+    (it did: every step after a reset rewrote every env's model, twice)."""
+    from envs import wrappers
+
+    env = wrappers.wrap_for_training(_make("hand_cube", "mujoco"), 4)
+    host = env.env.physics.host
+    step = jax.jit(env.step)
+    s = jax.jit(env.reset)(jax.random.PRNGKey(0))
+    a = jp.zeros((4, env.action_size))
+    s = step(s, a)  # the first step writes every env's model
+    last = env.env.config.episode_length - 1
+    s = s.replace(info={**s.info, "step": s.info["step"].at[0].set(last)})
+    s = step(s, a)  # env 0's episode ends: it resets, with new parameters
+    assert np.asarray(s.done).tolist() == [1.0, 0.0, 0.0, 0.0]
+    before = host.model_writes
+    jax.block_until_ready(step(s, a))
+    assert host.model_writes - before == 1, "only the env that reset gets a new model"
+
+
+@pytest.mark.parametrize("source", ["surface", "raycast"])
+def test_reset_poses_on_the_c_backend_equal_mujoco_forward_on_the_episode_model(source):
+    """A reset's forward call writes only the fields poses depend on (``geom_pos``, with
+    geom sensors): its poses equal ``mj_forward`` on the fully randomized model."""
+    import mujoco
+
+    env = _make("trifinger_cube", "mujoco", **{"point_cloud.source": source})
+    s = jax.device_get(jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(3), 3)))
+    host = env.physics.host
+    scales = s.info["params"]["object_scale"]
+    assert np.ptp(scales) > 1e-3, "the object scale is randomized"
+    for i in range(3):
+        params = {k: np.asarray(s.info["params"][k][i : i + 1]) for k in host.param_shapes}
+        fields = randomize.model_fields(host.nominal, params, host.idx, np)
+        m = copy.copy(host.model)
+        m.opt.gravity[:] = fields.pop("gravity")[0]
+        for name, value in fields.items():
+            getattr(m, name)[...] = value[0]
+        d = mujoco.MjData(m)
+        d.qpos[:] = s.data.qpos[i]
+        d.mocap_pos[:], d.mocap_quat[:] = s.data.mocap_pos[i], s.data.mocap_quat[i]
+        mujoco.mj_forward(m, d)
+        np.testing.assert_allclose(s.data.xpos[i], d.xpos, atol=1e-5)
+        np.testing.assert_allclose(s.data.site_xpos[i], d.site_xpos, atol=1e-5)
+        if source == "raycast":
+            np.testing.assert_allclose(s.data.geom_xpos[i], d.geom_xpos, atol=1e-5)
