@@ -170,6 +170,10 @@ def with_pose_sensors(model: mujoco.MjModel, xml: str, geoms: bool) -> mujoco.Mj
     return out
 
 
+STEP_FIELDS: tuple[str, ...] = (*randomize.MODEL_FIELDS, "gravity")
+"""Every randomized field a stepping model carries (``gravity`` is ``opt.gravity``)."""
+
+
 class _Batch:
     """Per-batch-size buffers and one ``MjModel`` per env (host side)."""
 
@@ -249,12 +253,10 @@ class HostSim:
 
     # ------------------------------------------------------------------ helpers
 
-    def _update_models(
-        self, batch: _Batch, flat: np.ndarray, only: tuple[str, ...] | None = None
-    ) -> int:
-        """Rewrites the models of envs whose physics parameters ``flat [B, P]`` changed
-        (``only``: just these fields); returns how many envs' models were rewritten."""
-        if only == ():
+    def _update_models(self, batch: _Batch, flat: np.ndarray, names: tuple[str, ...]) -> int:
+        """Writes the fields ``names`` (of :data:`STEP_FIELDS`) into the models of envs whose
+        physics parameters ``flat [B, P]`` changed; returns how many envs' models it wrote."""
+        if not names:
             return 0
         changed = np.nonzero(np.any(flat != batch.params, axis=1))[0]
         if changed.size == 0:
@@ -265,15 +267,11 @@ class HostSim:
             rows[k] = flat[changed, o : o + n].reshape(len(changed), *shape)
             o += n
         fields = randomize.model_fields(self.nominal, rows, self.idx, np)
-        gravity = fields.pop("gravity")
-        if only is not None:
-            fields = {k: v for k, v in fields.items() if k in only}
         for j, r in enumerate(changed):
             m = batch.models[r]
-            for name, value in fields.items():
-                getattr(m, name)[...] = value[j]
-            if only is None:
-                m.opt.gravity[:] = gravity[j]
+            for name in names:
+                target = m.opt.gravity if name == "gravity" else getattr(m, name)
+                target[...] = fields[name][j]
         batch.params[changed] = flat[changed]
         return int(changed.size)
 
@@ -288,9 +286,9 @@ class HostSim:
         batch = self._batches[kind, size]
         p, ns, nv = self.nparams, self.nstate, self.model.nv
         if kind == "step":
-            self.model_writes += self._update_models(batch, x[:, :p])
+            self.model_writes += self._update_models(batch, x[:, :p], STEP_FIELDS)
         else:
-            self._update_models(batch, x[:, :p], only=self.pose_fields)
+            self._update_models(batch, x[:, :p], self.pose_fields)
         batch.state0[:] = x[:, p : p + ns]
         batch.warm0[:] = x[:, p + ns : p + ns + nv]
         batch.control[nstep][:] = x[:, None, p + ns + nv :]
