@@ -71,7 +71,13 @@ def axis_angle_quat(axis: jax.Array, angle: jax.Array) -> jax.Array:
 
 def random_quat(rng: jax.Array) -> jax.Array:
     """Uniformly distributed unit quaternion ``[4]`` (Shoemake's method)."""
-    u1, u2, u3 = jax.random.uniform(rng, (3,))
+    return quat_from_uniforms(jax.random.uniform(rng, (3,)))
+
+
+def quat_from_uniforms(u: jax.Array) -> jax.Array:
+    """The unit quaternion ``[4]`` Shoemake's method makes of three uniforms ``u [3]`` in
+    [0, 1]: uniformly distributed when ``u`` is."""
+    u1, u2, u3 = u[0], u[1], u[2]
     a, b = jp.sqrt(1.0 - u1), jp.sqrt(u1)
     t2, t3 = 2 * jp.pi * u2, 2 * jp.pi * u3
     return jp.array([b * jp.cos(t3), a * jp.sin(t2), a * jp.cos(t2), b * jp.sin(t3)])

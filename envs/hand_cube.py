@@ -29,7 +29,7 @@ import jax.numpy as jp
 import numpy as np
 from mujoco import mjx
 
-from envs import checks, curriculum, geometry
+from envs import checks, curriculum, fastrand, geometry
 from envs.assets_hand import HAND_DEFAULT_QPOS, HAND_FINGERS, build_hand_mjcf, object_rest_pos
 from envs.mjx_task import ActionMode, ManipulationConfig, MjxTask
 from envs.observations import PointCloudConfig
@@ -138,19 +138,20 @@ class HandCube(MjxTask):
     def _new_goal(self, rng: jax.Array, quat: jax.Array, level: jax.Array) -> dict[str, jax.Array]:
         """A goal for the cube at orientation ``quat [4]``, drawn at curriculum ``level``."""
         cfg = self.config
-        k_axis, k_angle, k_sign, k_full = jax.random.split(rng, 4)
+        # drawn with fastrand: this runs at every step (a goal in case this one is reached)
+        k_axis, k_angle, k_sign, k_full = fastrand.split(rng, 4)
         if cfg.goal_mode == "yaw":
             axis = jp.array([0.0, 0.0, 1.0])
             full = geometry.quat_mul(
-                geometry.yaw_quat(jax.random.uniform(k_full, maxval=2 * jp.pi)), quat
+                geometry.yaw_quat(fastrand.uniform(k_full, maxval=2 * jp.pi)), quat
             )
         else:
-            axis = jax.random.normal(k_axis, (3,))
+            axis = fastrand.normal(k_axis, (3,))
             axis = axis / (jp.linalg.norm(axis) + 1e-9)
-            full = geometry.random_quat(k_full)
+            full = geometry.quat_from_uniforms(fastrand.uniform(k_full, (3,)))
         top = jp.asarray(cfg.goal_rotation_levels, jp.float32)[level]
-        angle = jax.random.uniform(k_angle, minval=cfg.success_tolerance, maxval=top)
-        angle = jp.where(jax.random.bernoulli(k_sign), angle, -angle)
+        angle = fastrand.uniform(k_angle, minval=cfg.success_tolerance, maxval=top)
+        angle = jp.where(fastrand.bernoulli(k_sign), angle, -angle)
         near = geometry.quat_mul(geometry.axis_angle_quat(axis, angle), quat)
         last = level >= len(cfg.goal_rotation_levels) - 1
         return {

@@ -17,7 +17,7 @@ import mujoco
 import numpy as np
 from mujoco import mjx
 
-from envs import checks, curriculum, randomize
+from envs import checks, curriculum, fastrand, randomize
 from envs import observations as obs_lib
 from envs import physics as physics_lib
 from envs.base import ArraySpec, State, spec_of
@@ -311,7 +311,7 @@ class MjxTask:
     def step(self, state: State, action: jax.Array) -> State:
         """Advances one control step; ``action [A]`` in ``[-1, 1]``."""
         info = dict(state.info)
-        rng, k_act, k_force, k_rew, k_obs = jax.random.split(info["rng"], 5)
+        rng, k_act, k_force, k_rew, k_obs = fastrand.split(info["rng"], 5)
         params = info["params"]
         action = jp.clip(action, -1.0, 1.0)
         applied, info = randomize.unmodeled_action(
@@ -406,7 +406,7 @@ class MjxTask:
     ) -> tuple[dict[str, jax.Array], dict[str, Any]]:
         params = info["params"]
         rcfg = self.config.randomization
-        k_prop, k_kp, k_pc, k_noise, k_goal = jax.random.split(rng, 5)
+        k_prop, k_kp, k_pc, k_noise, k_goal = fastrand.split(rng, 5)
         scale = params["object_scale"]
         obj_pos, obj_quat = self.object_pose(data)
         kp_true = obs_lib.keypoints_world(obj_pos, obj_quat, self._kp_local, scale)

@@ -312,7 +312,7 @@ def noisy_points(
     """Adds per-episode ``bias [3]``, per-point noise and dropout to ``points [N, 3]``."""
     if not cfg.enabled:
         return points, mask
-    k_noise, k_drop = jax.random.split(rng)
+    k_noise, k_drop = fastrand.split(rng)
     noise = cfg.point_cloud_uncorrelated * fastrand.normal(k_noise, points.shape)
     keep = fastrand.uniform(k_drop, mask.shape) >= cfg.point_dropout
     mask = mask & keep
@@ -338,18 +338,18 @@ def track_keypoints(
     Returns:
       (reported keypoints [K, 3], frozen_steps for the next step).
     """
-    k_noise, k_freeze, k_len, k_drop = jax.random.split(rng, 4)
+    k_noise, k_freeze, k_len, k_drop = fastrand.split(rng, 4)
     kp = true_kp
     if noise.enabled:
-        kp = kp + bias + noise.keypoints_uncorrelated * jax.random.normal(k_noise, kp.shape)
+        kp = kp + bias + noise.keypoints_uncorrelated * fastrand.normal(k_noise, kp.shape)
     if not effects.enabled:
         return kp, frozen_steps
     frozen = frozen_steps > 0
     kp = jp.where(frozen, last_kp, kp)
-    start = jax.random.uniform(k_freeze) < effects.keypoint_freeze_probability
-    length = jax.random.randint(k_len, (), 1, effects.keypoint_freeze_steps + 1)
+    start = fastrand.bernoulli(k_freeze, effects.keypoint_freeze_probability)
+    length = fastrand.randint(k_len, (), 1, effects.keypoint_freeze_steps + 1)
     frozen_steps = jp.where(frozen, frozen_steps - 1, jp.where(start, length, 0))
-    dropped = jax.random.uniform(k_drop, kp.shape[:1]) < effects.keypoint_dropout
+    dropped = fastrand.bernoulli(k_drop, effects.keypoint_dropout, kp.shape[:1])
     kp = jp.where(dropped[:, None], 0.0, kp)
     return kp, frozen_steps
 
@@ -360,7 +360,7 @@ def noisy_proprio(
     """Joint positions ``[J]`` with per-episode bias and per-step noise."""
     if not cfg.enabled:
         return qpos
-    return qpos + bias + cfg.proprio_uncorrelated * jax.random.normal(rng, qpos.shape)
+    return qpos + bias + cfg.proprio_uncorrelated * fastrand.normal(rng, qpos.shape)
 
 
 def camera_pose(

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jp
 import numpy as np
 
-from envs import checks, randomize
+from envs import checks, fastrand, randomize
 from envs import observations as obs_lib
 from envs.base import ArraySpec, State, spec_of
 from envs.mjx_task import privileged_layout
@@ -137,7 +137,7 @@ class PointMass:
     def step(self, state: State, action: jax.Array) -> State:
         cfg = self.config
         info = dict(state.info)
-        rng, k_act, k_obs = jax.random.split(info["rng"], 3)
+        rng, k_act, k_obs = fastrand.split(info["rng"], 3)
         params = info["params"]
         action = jp.clip(action, -1.0, 1.0)
         applied, info = randomize.unmodeled_action(action, info, cfg.randomization.unmodeled, k_act)
@@ -185,7 +185,7 @@ class PointMass:
         cfg = self.config
         params = info["params"]
         rc = cfg.randomization
-        k_prop, k_kp, k_pc, k_noise, k_goal = jax.random.split(rng, 5)
+        k_prop, k_kp, k_pc, k_noise, k_goal = fastrand.split(rng, 5)
         pos3 = jp.concatenate([data["pos"], jp.zeros(1)])
         goal3 = jp.concatenate([info["goal"], jp.zeros(1)])
         kp, info["kp_frozen"] = obs_lib.track_keypoints(

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jp
 import numpy as np
 
-from envs import checks, geometry
+from envs import checks, fastrand, geometry
 
 Range = tuple[float, float]
 
@@ -391,10 +391,10 @@ def apply_backlash(engaged: jax.Array, command: jax.Array, width: jax.Array) -> 
 
 def object_wrench(rng: jax.Array, cfg: UnmodeledEffects, weight: jax.Array) -> jax.Array:
     """A random ``[6]`` wrench (force, torque) on the object, or zeros (per step)."""
-    k_on, k_f, k_t = jax.random.split(rng, 3)
-    on = jax.random.uniform(k_on) < cfg.force_probability
-    force = cfg.object_force * weight * jax.random.normal(k_f, (3,))
-    torque = cfg.object_torque * jax.random.normal(k_t, (3,))
+    k_on, k_f, k_t = fastrand.split(rng, 3)
+    on = fastrand.bernoulli(k_on, cfg.force_probability)
+    force = cfg.object_force * weight * fastrand.normal(k_f, (3,))
+    torque = cfg.object_torque * fastrand.normal(k_t, (3,))
     return jp.where(on, jp.concatenate([force, torque]), 0.0)
 
 
@@ -409,6 +409,6 @@ def unmodeled_action(
     params = info["params"]
     applied, buffer = delay_action(info["action_buffer"], action, params["action_delay"])
     if cfg.enabled:
-        applied = applied + cfg.action_noise * jax.random.normal(rng, applied.shape)
+        applied = applied + cfg.action_noise * fastrand.normal(rng, applied.shape)
     applied = apply_backlash(info["engaged"], applied, params["backlash"])
     return jp.clip(applied, -1.0, 1.0), {**info, "action_buffer": buffer, "engaged": applied}

@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jp
 
-from envs import checks
+from envs import checks, fastrand
 from envs.base import ArraySpec, Env, State
 
 
@@ -44,6 +44,12 @@ def _start_new_episodes(done: jax.Array, fresh: State, nxt: State) -> State:
     return nxt.replace(
         data=_select(done, fresh.data, nxt.data), obs=_select(done, fresh.obs, nxt.obs), info=info
     )
+
+
+def _fresh_key(rng: jax.Array) -> jax.Array:
+    """The key of the episode that follows one whose env key is now ``rng`` (a stream
+    apart from the env's own; no threefry call, see :mod:`envs.fastrand`)."""
+    return fastrand.split(rng, 2)[1]
 
 
 def _fresh_episode(env: Env, key: jax.Array, info: dict[str, Any]) -> State:
@@ -101,7 +107,7 @@ class AutoReset(Wrapper):
 
     def step(self, state: State, action: jax.Array) -> State:
         nxt = _count_episode(state, self.env.step(state, action))
-        fresh = _fresh_episode(self, jax.random.fold_in(nxt.info["rng"], 1), nxt.info)
+        fresh = _fresh_episode(self, _fresh_key(nxt.info["rng"]), nxt.info)
         return _start_new_episodes(nxt.done > 0, fresh, nxt)
 
 
@@ -195,7 +201,7 @@ class BatchedAutoReset(Wrapper):
         done = nxt.done > 0
 
         def with_resets(s: State) -> State:
-            keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(s.info["rng"])
+            keys = jax.vmap(_fresh_key)(s.info["rng"])
             fresh = jax.vmap(lambda k, i: _fresh_episode(self.env, k, i))(keys, s.info)
             return _start_new_episodes(done, fresh, s)
 

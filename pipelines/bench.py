@@ -119,13 +119,15 @@ def raw_rollout_sps(
     steps: int,
     per_env_models: bool,
     qpos: np.ndarray | None = None,
-    seconds: float = 1.0,
+    repeats: int = 5,
 ) -> float:
     """Env steps/s of bare ``mujoco.rollout`` (persistent pool, all cores) on ``batch`` envs.
 
     Random controls, ``n_substeps`` per env step, the C backend's model (pose sensors
     included); ``per_env_models`` gives every env its own ``MjModel`` copy, as the env does.
     ``qpos [batch, nq]``: start states (the env's own reset states; default: ``qpos0``).
+    Timed as the env steps are (:func:`timed`): the best of ``repeats`` runs of ``steps``
+    control steps, each from the same start states, after one untimed run.
     """
     m = task.physics.sensor_model if task.backend == "mujoco" else task.mj_model
     n = task.config.n_substeps
@@ -141,16 +143,18 @@ def raw_rollout_sps(
     if qpos is not None:
         state0[:, 1 : 1 + m.nq] = qpos
     lo, hi = m.actuator_ctrlrange[:, 0], m.actuator_ctrlrange[:, 1]
-    rng = np.random.default_rng(0)
-    done, t0 = 0, time.perf_counter()
+    ctrls = np.random.default_rng(0).uniform(lo, hi, (steps, batch, 1, m.nu))
+    ctrls = np.ascontiguousarray(np.repeat(ctrls, n, axis=2))
+
+    def run(pool: rollout.Rollout) -> None:
+        state = state0
+        for ctrl in ctrls:
+            out, _ = pool.rollout(models, datas, state, ctrl, nstep=n)
+            state = np.ascontiguousarray(out[:, -1])
+
     with rollout.Rollout(nthread=nthread) as pool:
-        while done == 0 or time.perf_counter() - t0 < seconds:
-            for _ in range(steps):
-                ctrl = np.repeat(rng.uniform(lo, hi, (batch, 1, m.nu)), n, axis=1)
-                state, _ = pool.rollout(models, datas, state0, ctrl, nstep=n)
-                state0 = np.ascontiguousarray(state[:, -1])
-            done += steps
-    return batch * done / (time.perf_counter() - t0)
+        _, best = timed(run, pool, repeats=repeats)
+    return batch * steps / best
 
 
 def _physics_fn(task: MjxTask, steps: int) -> Any:
@@ -241,7 +245,9 @@ def bench_task(name: str, cfg: BenchEnvsConfig, on_batch: Any = lambda out: None
             keys = jax.random.split(jax.random.PRNGKey(0), b)
             qpos = np.asarray(jax.jit(jax.vmap(c_task.reset))(keys).data.qpos, np.float64)
             for key, per_env in (("rollout_sps", False), ("rollout_per_env_models_sps", True)):
-                row[key] = raw_rollout_sps(c_task, b, cfg.steps, per_env, qpos=qpos)
+                row[key] = raw_rollout_sps(
+                    c_task, b, cfg.steps, per_env, qpos=qpos, repeats=cfg.repeats
+                )
             if "mujoco_env_sps" in row:
                 row["mujoco_env_over_rollout"] = row["mujoco_env_sps"] / row["rollout_sps"]
             if "mujoco_env_sps" in row and "mjx_env_sps" in row:

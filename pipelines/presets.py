@@ -135,7 +135,8 @@ _HAND = _overrides(("goal_mode", "yaw"), ("curriculum.enabled", True))
 
 PRESETS: dict[str, RunConfig] = {
     "tiny": _point_mass(150_000, iterations=10, final_episodes=256),
-    "smoke": _point_mass(64 * 10 * 100, iterations=6, final_episodes=64),
+    # 128K teacher steps: 0.98-1.0 success on seeds 0-5 (64K: 0.67-0.91, seed luck)
+    "smoke": _point_mass(64 * 10 * 200, iterations=6, final_episodes=64),
     "dclaw_valve_cpu": _run(
         TeacherStageConfig(
             env="dclaw_valve",
