@@ -44,7 +44,11 @@ def _words(key: jax.Array) -> jax.Array:
 
 
 def split(key: jax.Array, num: int = 2) -> jax.Array:
-    """``num`` new keys ``uint32 [num, 2]`` from ``key`` (like ``jax.random.split``)."""
+    """``num`` new keys ``uint32 [num, 2]`` from ``key`` (like ``jax.random.split``).
+
+    Unlike ``jax.random.split``, child ``i`` depends on ``key`` and ``i`` only, not on
+    ``num`` (``split(k, 2)[1] == split(k, 5)[1]``): split a key once, as the env step does.
+    """
     k = _words(key)
     i = jp.arange(num, dtype=jp.uint32)
     a = _fmix(k[0] ^ _fmix(i * jp.uint32(_GOLDEN) + jp.uint32(_SALT)))
