@@ -91,8 +91,11 @@ def init(cfg: CurriculumConfig | None) -> CurriculumState:
 
 
 def window_mean(cs: CurriculumState) -> jax.Array:
-    """Mean headline metric over the window's episodes (0 when it holds none)."""
-    return jp.sum(cs.sums) / jp.maximum(jp.sum(cs.counts), 1.0)
+    """Mean headline metric over the window's episodes; NaN when it holds none (logged as
+    ``null``: trifinger's 200-step episodes end together every 12.5 iterations of 16 steps,
+    so a 10-iteration window is empty at times, and a 0 there would read as a collapse)."""
+    n = jp.sum(cs.counts)
+    return jp.where(n > 0, jp.sum(cs.sums) / jp.maximum(n, 1.0), jp.nan)
 
 
 def update(

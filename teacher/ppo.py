@@ -290,9 +290,11 @@ def rollout(
 
 
 def _episode_metrics(metrics: dict[str, jax.Array], done: jax.Array) -> dict[str, jax.Array]:
-    """Means of metrics over the episodes that ended in this rollout ([T, B] masks)."""
+    """Means of metrics over the episodes that ended in this rollout ([T, B] masks); NaN
+    (``null`` in ``metrics.jsonl``) when none ended, so a curve has no spurious zeros."""
     n = jp.sum(done)
-    out = {f"episode/{k}": jp.sum(v * done) / jp.maximum(n, 1.0) for k, v in metrics.items()}
+    mean = lambda v: jp.where(n > 0, jp.sum(v * done) / jp.maximum(n, 1.0), jp.nan)  # noqa: E731
+    out = {f"episode/{k}": mean(v) for k, v in metrics.items()}
     out["episode/count"] = n
     return out
 

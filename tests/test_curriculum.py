@@ -40,6 +40,29 @@ def test_curriculum_advances_only_when_the_window_passes_the_threshold():
     assert int(cs.level) == 2, "never beyond the last level"
 
 
+def test_an_empty_window_and_a_rollout_without_episode_ends_log_null_not_zero():
+    """trifinger's 200-step episodes end together every 12.5 iterations of 16 steps: the
+    10-iteration window is empty at times and read 0.0, a collapse in the logged curve."""
+    from pipelines import logs
+
+    cfg = curriculum.CurriculumConfig(enabled=True, threshold=0.5, window=2, min_episodes=1)
+    cs = curriculum.init(cfg)
+    assert np.isnan(float(curriculum.window_mean(cs)))
+    cs = curriculum.update(cfg, cs, jp.asarray(0.0), jp.asarray(0.0), 3)
+    assert np.isnan(float(curriculum.window_mean(cs))) and int(cs.level) == 0
+    cs = curriculum.update(cfg, cs, jp.asarray(1.0), jp.asarray(4.0), 3)
+    assert float(curriculum.window_mean(cs)) == pytest.approx(0.25)
+    metrics = {"success": jp.ones((16, 4))}
+    none = ppo._episode_metrics(metrics, jp.zeros((16, 4)))
+    assert float(none["episode/count"]) == 0 and np.isnan(float(none["episode/success"]))
+    record = logs.clean_record(
+        {"curriculum/window_mean": curriculum.window_mean(curriculum.init(cfg)), **none}
+    )
+    assert record["curriculum/window_mean"] is None and record["episode/success"] is None
+    some = ppo._episode_metrics(metrics, jp.zeros((16, 4)).at[3, 1].set(1.0))
+    assert float(some["episode/success"]) == 1.0 and float(some["episode/count"]) == 1
+
+
 def test_final_config_turns_the_curriculum_off_at_the_hardest_level():
     cfg = envs.with_overrides(envs.default_config("trifinger_cube"), {"curriculum.enabled": True})
     final = curriculum.final_config(cfg)
