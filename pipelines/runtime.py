@@ -36,7 +36,7 @@ def setup(cache_dir: str | None = None) -> None:
     )
     Path(path).mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", _cache_min_compile_s())
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     if os.environ.get("DEXDISTILL_MULTIHOST") == "1" and not jax.distributed.is_initialized():
         # One process per host; the coordinator comes from the cluster environment (TPU pods,
@@ -46,6 +46,19 @@ def setup(cache_dir: str | None = None) -> None:
         jax.distributed.initialize(
             num_processes=_int_env("JAX_NUM_PROCESSES"), process_id=_int_env("JAX_PROCESS_ID")
         )
+
+
+def _cache_min_compile_s() -> float:
+    """Programs compiling faster than this are not cached: ``$DEXDISTILL_CACHE_MIN_COMPILE_S``,
+    default 1 s (a user's run compiles a few large programs; the test suite sets 0, see
+    ``tests/conftest.py``)."""
+    value = os.environ.get("DEXDISTILL_CACHE_MIN_COMPILE_S", "1.0")
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(
+            f"DEXDISTILL_CACHE_MIN_COMPILE_S={value!r}: must be a number of seconds"
+        ) from None
 
 
 def _int_env(name: str) -> int | None:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import orbax.checkpoint as ocp
+import pytest
+from conftest import TEST_ENV
 
 from pipelines import dataset as dataset_lib
 from pipelines import distributed
@@ -27,9 +29,10 @@ def _free_port() -> int:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    """The test's environment without JAX's settings; the suite's XLA flags are kept (they
-    are part of the compile cache's keys) and ``extra`` flags appended."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    """The test's environment without JAX's settings but the suite's own (``TEST_ENV``); the
+    suite's XLA flags are kept (they are part of the compile cache's keys) and ``extra``
+    flags appended."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_") or k in TEST_ENV}
     env.pop("DEXDISTILL_MULTIHOST", None)
     flags = " ".join(f for f in (env.get("XLA_FLAGS", ""), extra.pop("XLA_FLAGS", "")) if f)
     return {**env, "XLA_FLAGS": flags, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **extra}
@@ -108,3 +111,15 @@ def test_single_process_helpers_are_the_plain_operations():
     assert distributed.agree(True) is True and distributed.agree(False) is False
     tree = {"x": np.arange(3)}
     np.testing.assert_array_equal(distributed.to_host(tree)["x"], tree["x"])
+
+
+def test_runtime_reads_the_cache_threshold_and_names_a_bad_value(monkeypatch):
+    from pipelines import runtime
+
+    monkeypatch.delenv("DEXDISTILL_CACHE_MIN_COMPILE_S", raising=False)
+    assert runtime._cache_min_compile_s() == 1.0, "users cache only programs of >= 1 s"
+    monkeypatch.setenv("DEXDISTILL_CACHE_MIN_COMPILE_S", "0")
+    assert runtime._cache_min_compile_s() == 0.0
+    monkeypatch.setenv("DEXDISTILL_CACHE_MIN_COMPILE_S", "fast")
+    with pytest.raises(ValueError, match="DEXDISTILL_CACHE_MIN_COMPILE_S='fast'"):
+        runtime._cache_min_compile_s()
