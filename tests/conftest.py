@@ -41,12 +41,7 @@ _CACHE = os.environ.get(
 )
 """The persistent compile cache shared by the test processes, workers and subprocesses."""
 os.environ["DEXDISTILL_CACHE"] = _CACHE  # runtime.setup() in the CLI and every subprocess
-jax.config.update("jax_compilation_cache_dir", _CACHE)
-jax.config.update(
-    "jax_persistent_cache_min_compile_time_secs",
-    float(os.environ["DEXDISTILL_CACHE_MIN_COMPILE_S"]),
-)
-jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+runtime.setup(_CACHE)  # the cache settings the CLI uses, with TEST_ENV's threshold
 
 import envs  # noqa: E402
 
