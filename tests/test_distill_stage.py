@@ -60,6 +60,22 @@ def valve_teacher_dir(tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.fixture(scope="module")
+def distilled_dir(teacher_dir, tmp_path_factory) -> tuple[Path, dict]:
+    """``teacher_dir`` distilled in this process with :func:`_config` (what :func:`_args`
+    asks the CLI for): ``(run dir, summary)``. Shared by the tests that only read a finished
+    run, and the killed run's uninterrupted reference."""
+    run_dir = _copy(teacher_dir, tmp_path_factory.mktemp("distilled") / "run")
+    return run_dir, distill_stage.run(run_dir, _config())
+
+
+@pytest.fixture(scope="module")
+def valve_distilled_dir(valve_teacher_dir, tmp_path_factory) -> tuple[Path, dict]:
+    """:func:`distilled_dir` for the dclaw_valve teacher (MuJoCo C backend)."""
+    run_dir = _copy(valve_teacher_dir, tmp_path_factory.mktemp("valve_distilled") / "run")
+    return run_dir, distill_stage.run(run_dir, _config())
+
+
 def _copy(teacher_dir: Path, dst: Path) -> Path:
     shutil.copytree(teacher_dir, dst)
     return dst
@@ -101,9 +117,8 @@ def test_distill_needs_a_teacher(tmp_path):
     assert cli.main(["distill", "--run-dir", str(tmp_path)]) == 2
 
 
-def test_distill_stage_writes_dataset_checkpoints_metrics_and_loads(teacher_dir, tmp_path):
-    run_dir = _copy(teacher_dir, tmp_path / "run")
-    summary = distill_stage.run(run_dir, _config())
+def test_distill_stage_writes_dataset_checkpoints_metrics_and_loads(distilled_dir):
+    run_dir, summary = distilled_dir
     assert summary["finished"] and 0.0 <= summary["success_rate"] <= 1.0
     assert {"action_error", "gap", "ratio", "teacher"} <= set(summary)
     lines = [
@@ -133,9 +148,8 @@ def test_distill_stage_writes_dataset_checkpoints_metrics_and_loads(teacher_dir,
     assert distill_stage.run(run_dir, _config()) == summary
 
 
-def test_loading_a_student_builds_no_simulator_and_loads_no_teacher(teacher_dir, tmp_path):
-    run_dir = _copy(teacher_dir, tmp_path / "run")
-    distill_stage.run(run_dir, dataclasses.replace(_config(), write_dataset=False))
+def test_loading_a_student_builds_no_simulator_and_loads_no_teacher(distilled_dir):
+    run_dir, _ = distilled_dir
     full = distill_stage.load_full(run_dir)  # the old way: the whole DAgger setup
 
     def forbidden(*args, **kwargs):
@@ -176,17 +190,19 @@ def test_bad_distill_config_names_the_field():
         dataclasses.replace(_config(), student="depth").validate()
 
 
-@pytest.mark.parametrize("teacher_fixture", ["teacher_dir", "valve_teacher_dir"])
+@pytest.mark.parametrize("reference", ["distilled_dir", "valve_distilled_dir"])
 def test_killed_distillation_resumes_without_lost_or_duplicated_episodes(
-    teacher_fixture, request, tmp_path
+    reference, request, tmp_path
 ):
-    """point_mass, and dclaw_valve on the MuJoCo C backend (physics state in the checkpoint)."""
-    teacher_dir = request.getfixturevalue(teacher_fixture)
+    """point_mass, and dclaw_valve on the MuJoCo C backend (physics state in the checkpoint).
+    The CLI run is killed after its first checkpoint and rerun; the uninterrupted reference
+    is the same config run in this process (a CLI whose arguments resolved to another
+    config would land other episodes)."""
+    full, _ = request.getfixturevalue(reference)
+    teacher_dir = request.getfixturevalue(reference.replace("distilled", "teacher"))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "pipelines.cli"]
-    full = _copy(teacher_dir, tmp_path / "full")
     killed = _copy(teacher_dir, tmp_path / "killed")
-    subprocess.run(cmd + _args(full), check=True, env=env, capture_output=True, timeout=600)
     proc = subprocess.Popen(
         cmd + _args(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
