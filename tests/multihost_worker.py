@@ -15,12 +15,12 @@ from pipelines.cli import main
 TEACHER = shlex.split(
     "teacher --preset tiny --ppo.num-envs 8 --ppo.unroll-length 8 "
     "--ppo.num-minibatches 2 --ppo.num-epochs 1 --ppo.num-timesteps 64 "
-    "--eval-episodes 2 --final-eval-episodes 2 --no-timing-breakdown"
+    "--eval-every 0 --final-eval-episodes 2 --no-timing-breakdown"
 )
 DISTILL = shlex.split(
     "distill --dagger.iterations 1 --dagger.num-envs 8 "
     "--dagger.unroll-length 8 --dagger.capacity 16 --dagger.fit.num-updates "
-    "2 --dagger.fit.batch-size 4 --eval-episodes 2 --final-eval-episodes 2"
+    "2 --dagger.fit.batch-size 4 --eval-every 0 --final-eval-episodes 2"
 )
 
 if __name__ == "__main__":
