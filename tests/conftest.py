@@ -7,10 +7,16 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
+NO_FUSION_EMITTERS = "--xla_cpu_use_fusion_emitters=false"
+TEST_XLA_FLAGS = f"--xla_backend_optimization_level=0 {NO_FUSION_EMITTERS}"
 """XLA flags of every test process and subprocess (inherited through ``XLA_FLAGS``). The
-tests' programs are small and run for seconds, while LLVM's optimization passes are about a
-third of their compile time: a cold suite compiles for more than half its wall-clock."""
+tests' programs are small and run for seconds, while a cold suite compiles for more than
+half its wall-clock: LLVM's optimization passes are about a third of a compile, and XLA's
+CPU fusion emitters, at that level, about half of what is left (a cold valve distill
+process: 18-20 s of XLA compile with them, 10 s without; docs/benchmarks.md). Without
+them, two different programs computing the same numbers (a batch sharded over two devices
+and unsharded, say) may round differently in the last bit; a test of bit-equality between
+two programs, which users get with JAX's default codegen, drops ``NO_FUSION_EMITTERS``."""
 if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
 

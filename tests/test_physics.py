@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
+from conftest import NO_FUSION_EMITTERS
 
 import envs
 from envs import physics, randomize
@@ -175,7 +176,9 @@ def test_c_backend_under_vmap_scan_and_two_devices_equals_one_device(tmp_path):
         print("OK", float(np.abs(np.asarray(one.data.qpos) - np.asarray(state.data.qpos)).max()))
         """
     )
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    # bit-equal under XLA's default CPU codegen, what users run (conftest.NO_FUSION_EMITTERS)
+    flags = os.environ.get("XLA_FLAGS", "").replace(NO_FUSION_EMITTERS, "")
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags}
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600
     )

@@ -53,7 +53,10 @@ def test_history_stacks_newest_last_and_refills_on_reset():
 
 
 def test_batch_level_autoreset_equals_per_env_autoreset():
-    """``BatchedAutoReset`` (resets under one batch-level cond) is ``Batched(AutoReset)``."""
+    """``BatchedAutoReset`` (resets under one batch-level cond) is ``Batched(AutoReset)``:
+    the same episode ends and resets, and the same numbers to float32 rounding (the two are
+    different programs; without XLA's CPU fusion emitters, as the tests compile, they may
+    differ in the last bit)."""
     base = envs.make("point_mass", episode_length=5)
     fast = wrappers.BatchedAutoReset(base, 3)
     plain = wrappers.Batched(wrappers.AutoReset(base), 3)
@@ -70,5 +73,8 @@ def test_batch_level_autoreset_equals_per_env_autoreset():
         jax.jit(lambda r, e=e: run(e, r))(jax.random.PRNGKey(4)) for e in (fast, plain)
     )
     for a, b in zip(jax.tree.leaves((s1, out1)), jax.tree.leaves((s2, out2)), strict=True):
-        np.testing.assert_array_equal(a, b)
+        if jp.issubdtype(a.dtype, jp.floating):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+        else:  # done flags, step counters, keys
+            np.testing.assert_array_equal(a, b)
     assert np.asarray(out1[0]).sum() > 0
