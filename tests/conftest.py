@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+
+def _xla_accepts(flag: str) -> bool:
+    """Whether this jaxlib's XLA knows ``flag`` (XLA aborts a process on an unknown flag, and
+    flags come and go between releases). Asked once per test session: the answer is passed
+    to the workers and subprocesses in ``$DEXDISTILL_TEST_XLA_<flag>``."""
+    key = "DEXDISTILL_TEST_XLA_" + flag.lstrip("-").split("=")[0].upper()
+    if key not in os.environ:
+        probe = "import jax.numpy as jp; jp.zeros(1).block_until_ready()"
+        env = {**os.environ, "XLA_FLAGS": flag, "JAX_PLATFORMS": "cpu"}
+        ok = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True).returncode
+        os.environ[key] = "1" if ok == 0 else "0"
+    return os.environ[key] == "1"
+
+
 NO_FUSION_EMITTERS = "--xla_cpu_use_fusion_emitters=false"
-TEST_XLA_FLAGS = f"--xla_backend_optimization_level=0 {NO_FUSION_EMITTERS}"
+TEST_XLA_FLAGS = "--xla_backend_optimization_level=0" + (
+    f" {NO_FUSION_EMITTERS}" if _xla_accepts(NO_FUSION_EMITTERS) else ""
+)
 """XLA flags of every test process and subprocess (inherited through ``XLA_FLAGS``). The
 tests' programs are small and run for seconds, while a cold suite compiles for more than
 half its wall-clock: LLVM's optimization passes are about a third of a compile, and XLA's
