@@ -18,8 +18,10 @@ def _xla_accepts(flag: str) -> bool:
     if key not in os.environ:
         probe = "import jax.numpy as jp; jp.zeros(1).block_until_ready()"
         env = {**os.environ, "XLA_FLAGS": flag, "JAX_PLATFORMS": "cpu"}
-        ok = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True).returncode
-        os.environ[key] = "1" if ok == 0 else "0"
+        rc = subprocess.run(
+            [sys.executable, "-c", probe], env=env, capture_output=True, timeout=300
+        ).returncode
+        os.environ[key] = "1" if rc == 0 else "0"
     return os.environ[key] == "1"
 
 

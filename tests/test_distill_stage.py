@@ -60,20 +60,24 @@ def valve_teacher_dir(tmp_path_factory) -> Path:
     return run_dir
 
 
+def _distilled(teacher_dir: Path, base: Path) -> tuple[Path, dict]:
+    """``teacher_dir`` distilled in this process with :func:`_config` (what :func:`_args`
+    asks the CLI for): ``(run dir, summary)``."""
+    run_dir = _copy(teacher_dir, base / "run")
+    return run_dir, distill_stage.run(run_dir, _config())
+
+
 @pytest.fixture(scope="module")
 def distilled_dir(teacher_dir, tmp_path_factory) -> tuple[Path, dict]:
-    """``teacher_dir`` distilled in this process with :func:`_config` (what :func:`_args`
-    asks the CLI for): ``(run dir, summary)``. Shared by the tests that only read a finished
-    run, and the killed run's uninterrupted reference."""
-    run_dir = _copy(teacher_dir, tmp_path_factory.mktemp("distilled") / "run")
-    return run_dir, distill_stage.run(run_dir, _config())
+    """The point_mass teacher distilled once: read by the tests that need a finished run,
+    and the killed run's uninterrupted reference."""
+    return _distilled(teacher_dir, tmp_path_factory.mktemp("distilled"))
 
 
 @pytest.fixture(scope="module")
 def valve_distilled_dir(valve_teacher_dir, tmp_path_factory) -> tuple[Path, dict]:
     """:func:`distilled_dir` for the dclaw_valve teacher (MuJoCo C backend)."""
-    run_dir = _copy(valve_teacher_dir, tmp_path_factory.mktemp("valve_distilled") / "run")
-    return run_dir, distill_stage.run(run_dir, _config())
+    return _distilled(valve_teacher_dir, tmp_path_factory.mktemp("valve_distilled"))
 
 
 def _copy(teacher_dir: Path, dst: Path) -> Path:
@@ -190,16 +194,19 @@ def test_bad_distill_config_names_the_field():
         dataclasses.replace(_config(), student="depth").validate()
 
 
-@pytest.mark.parametrize("reference", ["distilled_dir", "valve_distilled_dir"])
+@pytest.mark.parametrize(
+    ("teacher", "reference"),
+    [("teacher_dir", "distilled_dir"), ("valve_teacher_dir", "valve_distilled_dir")],
+)
 def test_killed_distillation_resumes_without_lost_or_duplicated_episodes(
-    reference, request, tmp_path
+    teacher, reference, request, tmp_path
 ):
     """point_mass, and dclaw_valve on the MuJoCo C backend (physics state in the checkpoint).
     The CLI run is killed after its first checkpoint and rerun; the uninterrupted reference
     is the same config run in this process (a CLI whose arguments resolved to another
     config would land other episodes)."""
     full, _ = request.getfixturevalue(reference)
-    teacher_dir = request.getfixturevalue(reference.replace("distilled", "teacher"))
+    teacher_dir = request.getfixturevalue(teacher)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "pipelines.cli"]
     killed = _copy(teacher_dir, tmp_path / "killed")
