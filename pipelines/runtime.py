@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes.util
 import os
 from pathlib import Path
+from typing import Any
 
 
 def choose_headless_gl() -> str | None:
@@ -52,21 +53,21 @@ def _cache_min_compile_s() -> float:
     """Programs compiling faster than this are not cached: ``$DEXDISTILL_CACHE_MIN_COMPILE_S``,
     default 1 s (a user's run compiles a few large programs; the test suite sets 0, see
     ``tests/conftest.py``)."""
-    value = os.environ.get("DEXDISTILL_CACHE_MIN_COMPILE_S", "1.0")
-    try:
-        return float(value)
-    except ValueError:
-        raise ValueError(
-            f"DEXDISTILL_CACHE_MIN_COMPILE_S={value!r}: must be a number of seconds"
-        ) from None
+    return _number_env("DEXDISTILL_CACHE_MIN_COMPILE_S", float, 1.0)
 
 
 def _int_env(name: str) -> int | None:
     """``int($name)``, or None when unset (then JAX detects the cluster itself)."""
+    return _number_env(name, int, None)
+
+
+def _number_env(name: str, kind: type[int] | type[float], default: float | None) -> Any:
+    """``kind($name)``, ``default`` when unset; a bad value names the variable in one line."""
     value = os.environ.get(name)
     if value is None:
-        return None
+        return default
     try:
-        return int(value)
+        return kind(value)
     except ValueError:
-        raise ValueError(f"{name}={value!r}: must be an integer") from None
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"{name}={value!r}: must be {what}") from None

@@ -123,3 +123,15 @@ def test_runtime_reads_the_cache_threshold_and_names_a_bad_value(monkeypatch):
     monkeypatch.setenv("DEXDISTILL_CACHE_MIN_COMPILE_S", "fast")
     with pytest.raises(ValueError, match="DEXDISTILL_CACHE_MIN_COMPILE_S='fast'"):
         runtime._cache_min_compile_s()
+
+
+def test_runtime_reads_the_process_counts_and_names_a_bad_value(monkeypatch):
+    from pipelines import runtime
+
+    monkeypatch.delenv("JAX_PROCESS_ID", raising=False)
+    assert runtime._int_env("JAX_PROCESS_ID") is None, "unset: JAX detects the cluster"
+    monkeypatch.setenv("JAX_PROCESS_ID", "3")
+    assert runtime._int_env("JAX_PROCESS_ID") == 3
+    monkeypatch.setenv("JAX_PROCESS_ID", "1.5")
+    with pytest.raises(ValueError, match=r"JAX_PROCESS_ID='1.5': must be an integer"):
+        runtime._int_env("JAX_PROCESS_ID")
