@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ctypes.util
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ def setup(cache_dir: str | None = None) -> None:
         or str(Path.home() / ".cache/dexdistill/jax")
     )
     Path(path).mkdir(parents=True, exist_ok=True)
+    add_xla_flags(CPU_XLA_FLAGS, Path(path))
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", _cache_min_compile_s())
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
@@ -47,6 +51,51 @@ def setup(cache_dir: str | None = None) -> None:
         jax.distributed.initialize(
             num_processes=_int_env("JAX_NUM_PROCESSES"), process_id=_int_env("JAX_PROCESS_ID")
         )
+
+
+CPU_XLA_FLAGS: tuple[str, ...] = ("--xla_cpu_enable_concurrency_optimized_scheduler=false",)
+"""XLA flags every command adds (when XLA knows them and ``XLA_FLAGS`` does not set them).
+
+XLA's concurrency-optimized CPU scheduler deadlocks some large programs with JAX 0.10.2: the
+MJX ``trifinger_cube`` env step at 256 envs on a CPU never finished (every thread asleep,
+nothing running; docs/benchmarks.md). With the classic scheduler it runs (7.1K env
+steps/s). The C backend's env step showed no change beyond this machine's run-to-run noise
+(3 alternating pairs of ``dexdistill bench envs``, valve and trifinger at 256 envs)."""
+
+
+def add_xla_flags(flags: tuple[str, ...], cache: Path) -> list[str]:
+    """Appends to ``$XLA_FLAGS`` each of ``flags`` it does not already name and this jaxlib
+    knows (XLA aborts a process on an unknown flag, and flags come and go between releases);
+    returns those added. No effect once JAX's backends exist, so call it before any array op.
+
+    Whether a flag is known is asked once per jaxlib version in a subprocess and kept in
+    ``cache/xla_flags.json``."""
+    present = os.environ.get("XLA_FLAGS", "")
+    wanted = [f for f in flags if f.split("=")[0] not in present]
+    added = [f for f in wanted if _xla_knows(f, cache)]
+    if added:
+        os.environ["XLA_FLAGS"] = " ".join([present, *added]).strip()
+    return added
+
+
+def _xla_knows(flag: str, cache: Path) -> bool:
+    import jaxlib
+
+    file = cache / "xla_flags.json"
+    key = f"{jaxlib.__version__} {flag}"
+    try:
+        known = json.loads(file.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key not in known:
+        probe = "import jax.numpy as jp; jp.zeros(1).block_until_ready()"
+        env = {**os.environ, "XLA_FLAGS": flag, "JAX_PLATFORMS": "cpu"}
+        run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True)
+        known[key] = run.returncode == 0
+        tmp = file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known, indent=1))
+        tmp.replace(file)  # atomic: concurrent processes may probe too
+    return bool(known[key])
 
 
 def _cache_min_compile_s() -> float:

@@ -3,42 +3,31 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def _xla_accepts(flag: str) -> bool:
-    """Whether this jaxlib's XLA knows ``flag`` (XLA aborts a process on an unknown flag, and
-    flags come and go between releases). Asked once per test session: the answer is passed
-    to the workers and subprocesses in ``$DEXDISTILL_TEST_XLA_<flag>``."""
-    key = "DEXDISTILL_TEST_XLA_" + flag.lstrip("-").split("=")[0].upper()
-    if key not in os.environ:
-        probe = "import jax.numpy as jp; jp.zeros(1).block_until_ready()"
-        env = {**os.environ, "XLA_FLAGS": flag, "JAX_PLATFORMS": "cpu"}
-        rc = subprocess.run(
-            [sys.executable, "-c", probe], env=env, capture_output=True, timeout=300
-        ).returncode
-        os.environ[key] = "1" if rc == 0 else "0"
-    return os.environ[key] == "1"
+from pipelines import runtime  # noqa: E402  (no JAX import at module level)
 
+_CACHE = os.environ.get(
+    "DEXDISTILL_TEST_CACHE", str(Path(__file__).resolve().parent.parent / ".jax_cache")
+)
+"""The persistent compile cache shared by the test processes, workers and subprocesses."""
+Path(_CACHE).mkdir(parents=True, exist_ok=True)
 
 NO_FUSION_EMITTERS = "--xla_cpu_use_fusion_emitters=false"
-TEST_XLA_FLAGS = "--xla_backend_optimization_level=0" + (
-    f" {NO_FUSION_EMITTERS}" if _xla_accepts(NO_FUSION_EMITTERS) else ""
-)
-"""XLA flags of every test process and subprocess (inherited through ``XLA_FLAGS``). The
-tests' programs are small and run for seconds, while a cold suite compiles for more than
-half its wall-clock: LLVM's optimization passes are about a third of a compile, and XLA's
-CPU fusion emitters, at that level, about half of what is left (a cold valve distill
-process: 18-20 s of XLA compile with them, 10 s without; docs/benchmarks.md). Without
-them, two different programs computing the same numbers (a batch sharded over two devices
-and unsharded, say) may round differently in the last bit; a test of bit-equality between
-two programs, which users get with JAX's default codegen, drops ``NO_FUSION_EMITTERS``."""
-if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
+TEST_XLA_FLAGS = ("--xla_backend_optimization_level=0", NO_FUSION_EMITTERS)
+"""XLA flags of every test process and subprocess (inherited through ``XLA_FLAGS``; each
+only where this jaxlib's XLA knows it, see :func:`runtime.add_xla_flags`). The tests'
+programs are small and run for seconds, while a cold suite compiles for more than half its
+wall-clock: LLVM's optimization passes are about a third of a compile, and XLA's CPU fusion
+emitters, at that level, about half of what is left (a cold valve distill process: 18-20 s
+of XLA compile with them, 10 s without; docs/benchmarks.md). Without them, two different
+programs computing the same numbers (a batch sharded over two devices and unsharded, say)
+may round differently in the last bit; a test of bit-equality between two programs, which
+users get with JAX's default codegen, drops ``NO_FUSION_EMITTERS``."""
+runtime.add_xla_flags(TEST_XLA_FLAGS, Path(_CACHE))
 
 TEST_ENV = {
     "DEXDISTILL_CACHE_MIN_COMPILE_S": "0",
@@ -54,18 +43,12 @@ time, docs/benchmarks.md). Users keep JAX's defaults."""
 for _name, _value in TEST_ENV.items():
     os.environ.setdefault(_name, _value)
 
-from pipelines import runtime  # noqa: E402
-
 runtime.choose_headless_gl()  # as the CLI does, before mujoco is imported
 
 import jax  # noqa: E402
 import jax.numpy as jp  # noqa: E402
 import pytest  # noqa: E402
 
-_CACHE = os.environ.get(
-    "DEXDISTILL_TEST_CACHE", str(Path(__file__).resolve().parent.parent / ".jax_cache")
-)
-"""The persistent compile cache shared by the test processes, workers and subprocesses."""
 os.environ["DEXDISTILL_CACHE"] = _CACHE  # runtime.setup() in the CLI and every subprocess
 runtime.setup(_CACHE)  # the cache settings the CLI uses, with TEST_ENV's threshold
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+
+import pytest
 
 import envs
-from pipelines import cli
+from pipelines import cli, runtime
 
 
 def test_envs_command_lists_every_task_with_shapes(capsys):
@@ -79,3 +82,22 @@ def test_bad_values_get_one_line_errors(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert message in err, (argv, err)
         assert len(err.splitlines()) == 1, err
+
+
+def test_xla_flags_are_added_when_known_and_asked_once_per_jaxlib(tmp_path, monkeypatch):
+    scheduler = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
+    unknown = "--xla_cpu_no_such_flag_in_any_release=1"
+    assert scheduler in os.environ["XLA_FLAGS"], "runtime.setup() adds it in every command"
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=false")
+    flags = (scheduler, unknown, "--xla_cpu_use_fusion_emitters=true")
+    assert runtime.add_xla_flags(flags, tmp_path) == [scheduler], "unknown and set ones skipped"
+    assert os.environ["XLA_FLAGS"] == f"--xla_cpu_use_fusion_emitters=false {scheduler}"
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("probed again")
+
+    monkeypatch.setattr(runtime.subprocess, "run", no_probe)
+    monkeypatch.setenv("XLA_FLAGS", "")
+    assert runtime.add_xla_flags((scheduler, unknown), tmp_path) == [scheduler]
+    with pytest.raises(AssertionError, match="probed again"):
+        runtime.add_xla_flags(("--xla_cpu_enable_fast_math=false",), tmp_path)
