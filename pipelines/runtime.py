@@ -71,7 +71,8 @@ def add_xla_flags(flags: tuple[str, ...], cache: Path) -> list[str]:
     Whether a flag is known is asked once per jaxlib version in a subprocess and kept in
     ``cache/xla_flags.json``."""
     present = os.environ.get("XLA_FLAGS", "")
-    wanted = [f for f in flags if f.split("=")[0] not in present]
+    named = {token.split("=")[0] for token in present.split()}
+    wanted = [f for f in flags if f.split("=")[0] not in named]
     added = [f for f in wanted if _xla_knows(f, cache)]
     if added:
         os.environ["XLA_FLAGS"] = " ".join([present, *added]).strip()
@@ -90,11 +91,19 @@ def _xla_knows(flag: str, cache: Path) -> bool:
     if key not in known:
         probe = "import jax.numpy as jp; jp.zeros(1).block_until_ready()"
         env = {**os.environ, "XLA_FLAGS": flag, "JAX_PLATFORMS": "cpu"}
-        run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True)
-        known[key] = run.returncode == 0
+        try:
+            run = subprocess.run(
+                [sys.executable, "-c", probe], env=env, capture_output=True, timeout=300
+            )
+            known[key] = run.returncode == 0
+        except subprocess.TimeoutExpired:
+            known[key] = False
         tmp = file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known, indent=1))
-        tmp.replace(file)  # atomic: concurrent processes may probe too
+        try:
+            tmp.write_text(json.dumps(known, indent=1))
+            tmp.replace(file)  # atomic: concurrent processes may probe too
+        except OSError:
+            pass  # a read-only cache: ask again next time
     return bool(known[key])
 
 
