@@ -73,38 +73,43 @@ def add_xla_flags(flags: tuple[str, ...], cache: Path) -> list[str]:
     present = os.environ.get("XLA_FLAGS", "")
     named = {token.split("=")[0] for token in present.split()}
     wanted = [f for f in flags if f.split("=")[0] not in named]
-    added = [f for f in wanted if _xla_knows(f, cache)]
+    known = _xla_known(wanted, cache) if wanted else {}
+    added = [f for f in wanted if known[f]]
     if added:
         os.environ["XLA_FLAGS"] = " ".join([present, *added]).strip()
     return added
 
 
-def _xla_knows(flag: str, cache: Path) -> bool:
+def _xla_known(flags: list[str], cache: Path) -> dict[str, bool]:
+    """Whether this jaxlib's XLA knows each of ``flags``: from ``cache/xla_flags.json``
+    (read once), asking a subprocess per flag not in it yet (written back once)."""
     import jaxlib
 
     file = cache / "xla_flags.json"
-    key = f"{jaxlib.__version__} {flag}"
     try:
         known = json.loads(file.read_text())
     except (OSError, ValueError):
         known = {}
-    if key not in known:
+    keys = {f: f"{jaxlib.__version__} {f}" for f in flags}
+    missing = [f for f in flags if keys[f] not in known]
+    for flag in missing:
         probe = "import jax.numpy as jp; jp.zeros(1).block_until_ready()"
         env = {**os.environ, "XLA_FLAGS": flag, "JAX_PLATFORMS": "cpu"}
         try:
             run = subprocess.run(
                 [sys.executable, "-c", probe], env=env, capture_output=True, timeout=300
             )
-            known[key] = run.returncode == 0
+            known[keys[flag]] = run.returncode == 0
         except subprocess.TimeoutExpired:
-            known[key] = False
+            known[keys[flag]] = False
+    if missing:
         tmp = file.with_suffix(f".{os.getpid()}.tmp")
         try:
             tmp.write_text(json.dumps(known, indent=1))
             tmp.replace(file)  # atomic: concurrent processes may probe too
         except OSError:
             pass  # a read-only cache: ask again next time
-    return bool(known[key])
+    return {f: bool(known[keys[f]]) for f in flags}
 
 
 def _cache_min_compile_s() -> float:
