@@ -210,7 +210,7 @@ def _defaults() -> str:
     </default>
     <default class="contact">
       <geom contype="0" conaffinity="1" material="contact_mat" density="800"
-            group="0"/>
+            condim="4" group="0"/>
     </default>
   </default>"""
 

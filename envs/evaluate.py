@@ -2,7 +2,7 @@
 
 ``make_evaluator`` returns a jitted ``evaluate(policy_params, rng) -> per-episode
 results``: ``num_episodes`` environments run one episode each (no auto-reset)
-in one ``lax.scan``; each episode's return, length and its metrics *at the step
+in one ``lax.scan`` (long horizons: scanned segments until every episode has ended); each episode's return, length and its metrics *at the step
 it ended* (e.g. ``success`` at the end, ``consecutive_successes``) are reported.
 """
 
@@ -89,9 +89,8 @@ def make_evaluator(
 
         first = None if record is None else jax.tree.map(lambda x: x[0], record(state))
         carry0 = (state, init_carry(num_episodes), alive, ret, length, final)
-        (state, _, alive, ret, length, final), frames = jax.lax.scan(
-            body, carry0, jax.random.split(k_act, horizon)
-        )
+        carry, frames = _run_segments(body, carry0, k_act, horizon, record is not None)
+        state, _, alive, ret, length, final = carry
         ended = {k: jp.where(alive > 0, state.metrics[k], final[k]) for k in state.metrics}
         out = {"return": ret, "length": length, **final, **ended}
         if reference is None:
@@ -106,6 +105,62 @@ def make_evaluator(
     if not getattr(env, "goal_levels", ()):
         return jitted
     return _AtLevel(jitted, int(env.start_level))
+
+
+def _segment_length(horizon: int, longest: int = 512) -> int:
+    """Steps per scanned segment: the whole horizon up to ``longest``, else its largest
+    divisor in ``[64, longest]`` (the horizon itself when it has none)."""
+    if horizon <= longest:
+        return horizon
+    for seg in range(longest, 63, -1):
+        if horizon % seg == 0:
+            return seg
+    return horizon
+
+
+def _run_segments(
+    body: Callable, carry0: tuple, key: jax.Array, horizon: int, recording: bool
+) -> tuple[tuple, Any]:
+    """Runs ``body`` (a scan body whose carry's third item is ``alive [B]``) for ``horizon``
+    steps, stopping early once every episode has ended.
+
+    Short horizons are one ``lax.scan`` (keys: ``split(key, horizon)``). Long ones (e.g.
+    hand_cube's Dactyl trials, up to 10,000 steps, most ending far earlier) are a
+    ``lax.while_loop`` over scanned segments that stops when no episode is alive; recorded
+    frames (``[horizon, ...]``, zeros after the stop) are written segment by segment.
+    """
+    seg = _segment_length(horizon)
+    if seg == horizon:
+        return jax.lax.scan(body, carry0, jax.random.split(key, horizon))
+    n_seg = horizon // seg
+
+    def keys(i: jax.Array) -> jax.Array:
+        return jax.random.split(jax.random.fold_in(key, i), seg)
+
+    frame_shape = jax.eval_shape(lambda c: body(c, keys(0))[1], carry0) if recording else None
+    frames0 = (
+        jax.tree.map(lambda f: jp.zeros((horizon, *f.shape), f.dtype), frame_shape)
+        if recording
+        else None
+    )
+
+    def cond(loop: tuple) -> jax.Array:
+        i, carry, _ = loop
+        return (i < n_seg) & jp.any(carry[2] > 0)
+
+    def step(loop: tuple) -> tuple:
+        i, carry, frames = loop
+        carry, seg_frames = jax.lax.scan(body, carry, keys(i))
+        if recording:
+            frames = jax.tree.map(
+                lambda buf, f: jax.lax.dynamic_update_slice_in_dim(buf, f, i * seg, 0),
+                frames,
+                seg_frames,
+            )
+        return i + 1, carry, frames
+
+    _, carry, frames = jax.lax.while_loop(cond, step, (jp.zeros((), jp.int32), carry0, frames0))
+    return carry, frames
 
 
 @dataclasses.dataclass(frozen=True)

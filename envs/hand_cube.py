@@ -3,10 +3,11 @@
 A LEAP/Allegro-like hand, palm up, holds a cube; the policy turns it to random
 goal orientations. The reward is Dactyl's: ``d_t - d_{t+1}`` (the rotation angle
 to the goal before and after the step), ``+5`` on reaching the goal (a new goal
-is sampled at once) and ``-20`` when the cube drops (the episode ends). An
-episode also ends after ``max_consecutive_successes`` goals, after
-``goal_timeout`` steps without reaching a goal, or at ``episode_length``; only a drop
-is a termination, the other three are time limits (truncations: the critic bootstraps).
+is sampled at once) and ``-20`` when the cube drops (the episode ends). A
+trial (episode) ends as Dactyl's do: after ``max_consecutive_successes`` goals, at a drop,
+or after ``goal_timeout`` steps without reaching a goal; never at a fixed length
+(``episode_length`` is at least the longest possible trial). Only a drop is a termination,
+the other two are time limits (truncations: the critic bootstraps).
 
 The headline metric is ``consecutive_successes`` (goals reached in the episode), reported
 as in Dactyl's tables (mean, median, sorted trials) with goals per minute.
@@ -47,7 +48,11 @@ class HandCubeConfig(ManipulationConfig):
     """Physics timestep: 5 substeps per control step, as MuJoCo Playground's LEAP hand
     (0.005 was 2.5x slower for a drift below a 10% friction change's;
     benchmarks/model_speed.py)."""
-    episode_length: int = 400
+    episode_length: int = 10_000
+    """No fixed cap, as in Dactyl: a trial ends at ``max_consecutive_successes``, a drop,
+    or a goal not reached within ``goal_timeout``; the longest possible trial is
+    ``max_consecutive_successes * goal_timeout`` steps (50 x 200 = 10,000 = 500 s), and
+    ``validate`` requires at least that."""
     action_mode: ActionMode = "residual"
     """Joint targets around the default grasp (``action_scale`` rad per unit action), as
     Playground's LEAP hand (``absolute``: targets across the whole joint ranges; the
@@ -62,7 +67,9 @@ class HandCubeConfig(ManipulationConfig):
     """The cube counts as dropped when it falls this far below its rest height."""
     max_consecutive_successes: int = 50
     goal_timeout: int = 200
-    """Steps allowed to reach each goal before the episode ends."""
+    """Steps allowed to reach each goal before the trial ends: 200 x 0.05 s = 10 s per goal,
+    a little above IsaacGymEnvs' 8 s; long enough for a multi-step 3-D reorientation, short
+    enough that a stuck cube ends the trial (docs/tasks.md compares the protocols)."""
     action_weight: float = 0.0
     object_shape: geometry.ObjectShapeName = "cube"
     """``cube``, ``cuboid`` (2:1:1, long along the fingers, same volume and mass) or
@@ -78,6 +85,10 @@ class HandCubeConfig(ManipulationConfig):
     """Level every episode uses when the curriculum is off (-1: the last)."""
     curriculum: curriculum.CurriculumConfig = curriculum.CurriculumConfig(threshold=4.0)
     """Threshold in mean consecutive successes per training episode."""
+    ramp_kicks: bool = True
+    """Random object kicks (``randomization.unmodeled.object_force``) scale with the goal
+    level, ``level / (levels - 1)``: none at the easiest level, in full at the last (the
+    one evaluation uses), as a randomization schedule rather than a wall from step one."""
 
     @property
     def num_goal_levels(self) -> int:
@@ -101,6 +112,13 @@ class HandCubeConfig(ManipulationConfig):
         checks.require("success_tolerance", self.success_tolerance, gt=0, lt=np.pi)
         for name in ("max_consecutive_successes", "goal_timeout"):
             checks.require(name, getattr(self, name), ge=1)
+        longest = self.max_consecutive_successes * self.goal_timeout
+        if self.episode_length < longest:
+            raise ValueError(
+                f"episode_length={self.episode_length}: must be >= max_consecutive_successes"
+                f" x goal_timeout = {longest} (trials end only at the goal count, a drop or"
+                " a goal timeout, never at a fixed length)"
+            )
 
 
 class HandCube(MjxTask):
@@ -136,21 +154,28 @@ class HandCube(MjxTask):
         return tuple(f"{a:.2f}rad" for a in self.config.goal_rotation_levels)
 
     def _new_goal(self, rng: jax.Array, quat: jax.Array, level: jax.Array) -> dict[str, jax.Array]:
-        """A goal for the cube at orientation ``quat [4]``, drawn at curriculum ``level``."""
+        """A goal for the cube at orientation ``quat [4]``, drawn at curriculum ``level``.
+
+        Never within ``success_tolerance`` of ``quat`` (a goal drawn already reached would
+        count as a free success): below the last level the rotation angle is drawn from
+        ``[success_tolerance, goal_rotation_levels[level]]``; at the last level the goal is
+        uniform on SO(3) (``full``) or in yaw (``yaw``) *conditioned* on being farther than
+        the tolerance (:func:`_far_rotation`).
+        """
         cfg = self.config
         # drawn with fastrand: this runs at every step (a goal in case this one is reached)
         k_axis, k_angle, k_sign, k_full = fastrand.split(rng, 4)
+        tol = cfg.success_tolerance
         if cfg.goal_mode == "yaw":
             axis = jp.array([0.0, 0.0, 1.0])
-            full = geometry.quat_mul(
-                geometry.yaw_quat(fastrand.uniform(k_full, maxval=2 * jp.pi)), quat
-            )
+            yaw = fastrand.uniform(k_full, minval=tol, maxval=2 * jp.pi - tol)
+            full = geometry.quat_mul(geometry.yaw_quat(yaw), quat)
         else:
             axis = fastrand.normal(k_axis, (3,))
             axis = axis / (jp.linalg.norm(axis) + 1e-9)
-            full = geometry.quat_from_uniforms(fastrand.uniform(k_full, (3,)))
+            full = geometry.quat_mul(_far_rotation(k_full, tol), quat)
         top = jp.asarray(cfg.goal_rotation_levels, jp.float32)[level]
-        angle = fastrand.uniform(k_angle, minval=cfg.success_tolerance, maxval=top)
+        angle = fastrand.uniform(k_angle, minval=tol, maxval=top)
         angle = jp.where(fastrand.bernoulli(k_sign), angle, -angle)
         near = geometry.quat_mul(geometry.axis_angle_quat(axis, angle), quat)
         last = level >= len(cfg.goal_rotation_levels) - 1
@@ -230,10 +255,35 @@ class HandCube(MjxTask):
             info["steps_since_goal"] >= cfg.goal_timeout
         )
 
+    def wrench_scale(self, info: dict[str, Any]) -> jax.Array:
+        """Kicks grow with the episode's goal level when ``ramp_kicks`` (see the config)."""
+        if not self.config.ramp_kicks or self.config.num_goal_levels == 1:
+            return jp.ones(())
+        return info["goal_level"].astype(jp.float32) / (self.config.num_goal_levels - 1)
+
     def task_privileged(self, data: mjx.Data, info: dict[str, Any]) -> jax.Array:
         _, quat = self.object_pose(data)
         rel = geometry.quat_mul(info["goal_quat"], geometry.quat_conj(quat))
         return jp.concatenate([rel, info["prev_rot_error"][None]])
+
+
+def _far_rotation(rng: jax.Array, tolerance: float, tries: int = 4) -> jax.Array:
+    """A rotation ``[4]`` uniform on SO(3) conditioned on its angle exceeding ``tolerance``.
+
+    Rejection sampling with ``tries`` candidates: the first one farther than the tolerance
+    is kept. A uniform rotation lies within 0.4 rad with probability
+    ``(0.4 - sin 0.4) / pi`` = 0.0034, so all four fail about once in 10^10 draws; then the
+    last candidate's axis turned by pi is used, which is also never within the tolerance.
+    """
+    keys = fastrand.split(rng, tries)
+    cands = jp.stack([geometry.quat_from_uniforms(fastrand.uniform(k, (3,))) for k in keys])
+    angles = 2.0 * jp.arccos(jp.clip(jp.abs(cands[:, 0]), 0.0, 1.0))
+    far = angles > tolerance
+    first = jp.argmax(far)
+    axis = cands[-1, 1:] / (jp.linalg.norm(cands[-1, 1:]) + 1e-9)
+    axis = jp.where(jp.linalg.norm(cands[-1, 1:]) > 1e-6, axis, jp.array([1.0, 0.0, 0.0]))
+    fallback = jp.concatenate([jp.zeros((1,)), axis])
+    return jp.where(jp.any(far), cands[first], fallback)
 
 
 def default_config() -> HandCubeConfig:

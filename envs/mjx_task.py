@@ -318,7 +318,7 @@ class MjxTask:
             action, info, self.config.randomization.unmodeled, k_act
         )
         data = state.data.replace(ctrl=self._ctrl_from_action(applied))
-        data = self._apply_wrench(data, k_force, params)
+        data = self._apply_wrench(data, k_force, params, self.wrench_scale(info))
         data = self._place_goal(data, info)
         data = self.physics.step(data, params)
         info["rng"] = rng
@@ -381,14 +381,18 @@ class MjxTask:
             return jp.clip(q, jp.asarray(self._ctrl_lo), jp.asarray(self._ctrl_hi))
         return jp.zeros((m.nu,))
 
+    def wrench_scale(self, info: dict[str, Any]) -> jax.Array:
+        """Scale [] of this step's random object wrench (tasks may ramp it, e.g. by level)."""
+        return jp.ones(())
+
     def _apply_wrench(
-        self, data: mjx.Data, rng: jax.Array, params: dict[str, jax.Array]
+        self, data: mjx.Data, rng: jax.Array, params: dict[str, jax.Array], scale: jax.Array
     ) -> mjx.Data:
         cfg = self.config.randomization.unmodeled
         if not cfg.enabled or cfg.force_probability == 0:
             return data
         weight = self._weight * params["object_mass"] * params["object_scale"] ** 3
-        wrench = randomize.object_wrench(rng, cfg, weight)
+        wrench = scale * randomize.object_wrench(rng, cfg, weight)
         return data.replace(xfrc_applied=data.xfrc_applied.at[self._obj_body].set(wrench))
 
     def _place_goal(self, data: mjx.Data, info: dict[str, Any]) -> mjx.Data:

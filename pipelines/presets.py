@@ -134,7 +134,10 @@ _TRIFINGER_DAGGER = DAggerConfig(
     iterations=150, num_envs=128, unroll_length=40, capacity=8192, student=_TRIFINGER_STUDENT
 )
 _HAND_DAGGER = DAggerConfig(iterations=60, num_envs=128, unroll_length=40, capacity=4096)
-_HAND = _overrides(("goal_mode", "yaw"), ("curriculum.enabled", True))
+_HAND = _overrides(("curriculum.enabled", True))
+"""Dactyl's task: 3-D goals (``goal_mode='full'``, the default) with the rotation curriculum."""
+_HAND_YAW = _overrides(("goal_mode", "yaw"), ("curriculum.enabled", True))
+"""The named easier level: goals about the palm normal only."""
 
 PRESETS: dict[str, RunConfig] = {
     "tiny": _point_mass(150_000, iterations=10, final_episodes=256),
@@ -184,7 +187,8 @@ PRESETS: dict[str, RunConfig] = {
     "trifinger_cube_cpu": _manipulation_cpu(
         "trifinger_cube", _TRIFINGER, 30_000_000, _TRIFINGER_DAGGER
     ),
-    "hand_cube_cpu": _manipulation_cpu("hand_cube", _HAND, 24_000_000, _HAND_DAGGER),
+    "hand_cube_cpu": _manipulation_cpu("hand_cube", _HAND, 100_000_000, _HAND_DAGGER),
+    "hand_cube_yaw_cpu": _manipulation_cpu("hand_cube", _HAND_YAW, 24_000_000, _HAND_DAGGER),
     "trifinger_cube_gpu": _gpu("trifinger_cube", _TRIFINGER, 200_000_000),
     "hand_cube_gpu": _gpu("hand_cube", _HAND, 300_000_000),
 }
@@ -199,10 +203,12 @@ DESCRIPTIONS: dict[str, str] = {
     "dclaw_valve_gpu": "valve turning on one GPU",
     "trifinger_cube_cpu": "trifinger_cube with the floor -> lifted -> pose curriculum on "
     "2 CPU cores (teacher <= 60 min)",
-    "hand_cube_cpu": "hand_cube, yaw goals with the rotation curriculum on 2 CPU cores "
-    "(teacher <= 60 min)",
+    "hand_cube_cpu": "hand_cube, Dactyl's 3-D goals with the rotation curriculum on 2 CPU "
+    "cores (teacher <= 150 min)",
+    "hand_cube_yaw_cpu": "hand_cube, the easier yaw-only goals with the rotation curriculum "
+    "on 2 CPU cores (teacher <= 60 min)",
     "trifinger_cube_gpu": "trifinger_cube with its curriculum on one GPU (8192 envs)",
-    "hand_cube_gpu": "hand_cube, yaw goals with the rotation curriculum on one GPU (8192 envs)",
+    "hand_cube_gpu": "hand_cube, 3-D goals with the rotation curriculum on one GPU (8192 envs)",
 }
 
 
