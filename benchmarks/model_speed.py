@@ -30,10 +30,9 @@ from typing import Any
 import jax
 import mujoco
 import numpy as np
+from dexdistill import envs
+from dexdistill.envs.tasks import geometry
 from mujoco import rollout
-
-import envs
-from envs import geometry
 
 
 def _variants(substeps_before: int, substeps_now: int, note: str = "") -> dict[str, dict]:

@@ -144,11 +144,13 @@ import numpy as np  # noqa: E402
 import peer_brax_ppo as ppo_peer  # noqa: E402
 
 with contextlib.redirect_stdout(io.StringIO()):  # mujoco.mjx prints warp warnings
-    import envs  # noqa: E402
-from distill.dagger import DAggerConfig  # noqa: E402
-from envs import evaluate as eval_lib  # noqa: E402
-from pipelines import distill_stage, presets, teacher_stage  # noqa: E402
-from teacher import ppo  # noqa: E402
+    from dexdistill import envs
+from dexdistill.distill.dagger import DAggerConfig  # noqa: E402
+from dexdistill.envs.evaluation import evaluate as eval_lib  # noqa: E402
+from dexdistill.pipelines import presets  # noqa: E402
+from dexdistill.pipelines.stages import distill as distill_stage  # noqa: E402
+from dexdistill.pipelines.stages import teacher as teacher_stage  # noqa: E402
+from dexdistill.teacher import ppo  # noqa: E402
 
 TASK, PRESET = "point_mass", "tiny"
 CURVE_EPISODES = 64
@@ -295,9 +297,9 @@ def param_count(tree: Any) -> int:
 
 
 def run_ours(setup: Setup, memory: str) -> dict[str, Any]:
-    from distill import dagger as dagger_lib
-    from distill.schedules import next_beta
-    from student.networks import make_policy
+    from dexdistill.distill import dagger as dagger_lib
+    from dexdistill.distill.schedules import next_beta
+    from dexdistill.student.networks import make_policy
 
     clock = ppo_peer.CompileClock()
     t0 = time.perf_counter()

@@ -99,10 +99,10 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 with contextlib.redirect_stdout(io.StringIO()):  # mujoco.mjx prints warp warnings
-    import envs  # noqa: E402
-from envs import evaluate as eval_lib  # noqa: E402
-from pipelines import presets  # noqa: E402
-from teacher.ppo import PPOConfig  # noqa: E402
+    from dexdistill import envs
+from dexdistill.envs.evaluation import evaluate as eval_lib  # noqa: E402
+from dexdistill.pipelines import presets  # noqa: E402
+from dexdistill.teacher.ppo import PPOConfig  # noqa: E402
 
 TASK_PRESETS = {"point_mass": "tiny", "dclaw_valve": "dclaw_valve_cpu"}
 CURVE_EPISODES = 128
@@ -243,10 +243,10 @@ def log(msg: str) -> None:
 
 
 def run_ours(setup: Setup) -> dict[str, Any]:
-    from envs import wrappers
-    from teacher import ppo
-    from teacher.networks import make_policy
-    from teacher.normalize import normalize
+    from dexdistill.envs import wrappers
+    from dexdistill.teacher import ppo
+    from dexdistill.teacher.networks import make_policy
+    from dexdistill.teacher.normalize import normalize
 
     cfg = setup.cfg
     clock = CompileClock()

@@ -29,7 +29,7 @@ def run_seed(seed: int, root: Path, extra: list[str]) -> dict:
     cmd = [
         sys.executable,
         "-m",
-        "pipelines.cli",
+        "dexdistill.pipelines.cli",
         "run",
         "--run-dir",
         str(run_dir),

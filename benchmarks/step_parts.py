@@ -18,10 +18,9 @@ import time
 from typing import Any
 
 import jax
-
-import envs
-from envs import wrappers
-from pipelines.bench import _env_fn, _physics_fn
+from dexdistill import envs
+from dexdistill.envs import wrappers
+from dexdistill.pipelines.experiments.bench import _env_fn, _physics_fn
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "full": {},

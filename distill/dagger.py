@@ -15,15 +15,14 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
+from dexdistill.distill import buffer as buffer_lib
+from dexdistill.distill import fit as fit_lib
+from dexdistill.distill.rollout import Labelled, Mixing, RolloutCarry, empty_prefix, make_rollout
+from dexdistill.distill.schedules import BetaSchedule
+from dexdistill.envs.base import Env
+from dexdistill.envs.common import checks
+from dexdistill.student.networks import StudentConfig, StudentNetworks, make_policy
 from flax import struct
-
-from distill import buffer as buffer_lib
-from distill import fit as fit_lib
-from distill.rollout import Labelled, Mixing, RolloutCarry, empty_prefix, make_rollout
-from distill.schedules import BetaSchedule
-from envs import checks
-from envs.base import Env
-from student.networks import StudentConfig, StudentNetworks, make_policy
 
 RolloutNoise = Literal["none", "fixed", "learned"]
 

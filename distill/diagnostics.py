@@ -14,10 +14,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jp
-
-from distill import buffer as buffer_lib
-from distill import fit as fit_lib
-from student.networks import StudentNetworks, without_last_action
+from dexdistill.distill import buffer as buffer_lib
+from dexdistill.distill import fit as fit_lib
+from dexdistill.student.networks import StudentNetworks, without_last_action
 
 
 def _action_error(nets: StudentNetworks, params: Any, seq: dict[str, Any]) -> jax.Array:

@@ -23,10 +23,9 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jp
 import optax
-
-from distill import buffer as buffer_lib
-from envs import checks
-from student.networks import StudentNetworks
+from dexdistill.distill import buffer as buffer_lib
+from dexdistill.envs.common import checks
+from dexdistill.student.networks import StudentNetworks
 
 Loss = Literal["mse", "huber", "nll", "kl", "std_mse"]
 MemoryStart = Literal["refresh", "stored"]

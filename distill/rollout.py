@@ -15,10 +15,9 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
+from dexdistill.envs.base import Env, State
+from dexdistill.envs.common import checks
 from flax import struct
-
-from envs import checks
-from envs.base import Env, State
 
 Mixing = Literal["step", "episode"]
 MIXING: tuple[str, ...] = checks.choices(Mixing)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from envs import checks
+from dexdistill.envs.common import checks
 
 Schedule = Literal["constant", "exponential", "linear", "success_gated"]
 

@@ -16,8 +16,8 @@ import io as _io
 with _contextlib.redirect_stdout(_io.StringIO()):
     import mujoco.mjx as _mjx  # noqa: F401
 
-from envs.base import OBS_KEYS, STUDENT_KEYS, ArraySpec, Env, State, check_keys
-from envs.registry import default_config, make, names, with_overrides
+from dexdistill.envs.base import OBS_KEYS, STUDENT_KEYS, ArraySpec, Env, State, check_keys
+from dexdistill.envs.registry import default_config, make, names, with_overrides
 
 __all__ = [
     "OBS_KEYS",

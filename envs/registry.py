@@ -6,13 +6,13 @@ import dataclasses
 import importlib
 from typing import Any
 
-from envs.base import Env
+from dexdistill.envs.base import Env
 
 _TASKS: dict[str, tuple[str, str]] = {
-    "dclaw_valve": ("envs.dclaw_valve", "DClawValve"),
-    "trifinger_cube": ("envs.trifinger_cube", "TriFingerCube"),
-    "hand_cube": ("envs.hand_cube", "HandCube"),
-    "point_mass": ("envs.point_mass", "PointMass"),
+    "dclaw_valve": ("dexdistill.envs.tasks.dclaw_valve", "DClawValve"),
+    "trifinger_cube": ("dexdistill.envs.tasks.trifinger_cube", "TriFingerCube"),
+    "hand_cube": ("dexdistill.envs.tasks.hand_cube", "HandCube"),
+    "point_mass": ("dexdistill.envs.tasks.point_mass", "PointMass"),
 }
 
 

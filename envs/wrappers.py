@@ -12,9 +12,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jp
-
-from envs import checks, fastrand
-from envs.base import ArraySpec, Env, State
+from dexdistill.envs.base import ArraySpec, Env, State
+from dexdistill.envs.common import checks, fastrand
 
 
 def _select(done: jax.Array, a: Any, b: Any) -> Any:

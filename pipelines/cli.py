@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines import runtime
+from dexdistill.pipelines.io import runtime
 
 runtime.choose_headless_gl()  # before anything imports mujoco: report videos render offscreen
 
@@ -16,28 +16,30 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import tyro
-
-import envs
-from envs import curriculum
-from pipelines import (
-    ablate,
-    bench,
-    bench_distill,
-    distill_stage,
-    evaluate_stage,
-    export,
-    presets,
-    report,
-    run_pipeline,
-    teacher_stage,
+from dexdistill import envs
+from dexdistill.envs.tasks import curriculum
+from dexdistill.pipelines import presets
+from dexdistill.pipelines.experiments import ablate, bench, bench_distill
+from dexdistill.pipelines.experiments.ablate import AblateConfig
+from dexdistill.pipelines.experiments.bench import BenchEnvsConfig
+from dexdistill.pipelines.experiments.bench_distill import BenchDistillConfig
+from dexdistill.pipelines.outputs import export, report
+from dexdistill.pipelines.stages import (
+    distill as distill_stage,
 )
-from pipelines.ablate import AblateConfig
-from pipelines.bench import BenchEnvsConfig
-from pipelines.bench_distill import BenchDistillConfig
-from pipelines.distill_stage import DistillStageConfig
-from pipelines.evaluate_stage import EvaluateConfig
-from pipelines.run_pipeline import RunConfig
-from pipelines.teacher_stage import TeacherStageConfig
+from dexdistill.pipelines.stages import (
+    evaluate as evaluate_stage,
+)
+from dexdistill.pipelines.stages import (
+    run as run_pipeline,
+)
+from dexdistill.pipelines.stages import (
+    teacher as teacher_stage,
+)
+from dexdistill.pipelines.stages.distill import DistillStageConfig
+from dexdistill.pipelines.stages.evaluate import EvaluateConfig
+from dexdistill.pipelines.stages.run import RunConfig
+from dexdistill.pipelines.stages.teacher import TeacherStageConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,15 +12,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from distill.dagger import DAggerConfig
-from distill.fit import FitConfig
-from pipelines.distill_stage import DistillStageConfig
-from pipelines.evaluate_stage import EvaluateConfig
-from pipelines.run_pipeline import RunConfig
-from pipelines.teacher_stage import TeacherStageConfig
-from student.networks import StudentConfig
-from teacher.networks import NetworkConfig
-from teacher.ppo import PPOConfig
+from dexdistill.distill.dagger import DAggerConfig
+from dexdistill.distill.fit import FitConfig
+from dexdistill.pipelines.stages.distill import DistillStageConfig
+from dexdistill.pipelines.stages.evaluate import EvaluateConfig
+from dexdistill.pipelines.stages.run import RunConfig
+from dexdistill.pipelines.stages.teacher import TeacherStageConfig
+from dexdistill.student.networks import StudentConfig
+from dexdistill.teacher.networks import NetworkConfig
+from dexdistill.teacher.ppo import PPOConfig
 
 _SMALL_NET = NetworkConfig(actor_hidden=(64, 64), critic_hidden=(128, 128))
 _QUICKSTART_NET = NetworkConfig(actor_hidden=(128, 128), critic_hidden=(128, 128))

@@ -28,10 +28,9 @@ from typing import Any, Literal
 import flax.linen as nn
 import jax
 import jax.numpy as jp
-
-from envs import checks
-from envs.base import STUDENT_KEYS, ArraySpec, check_keys
-from envs.layers import CELLS, memory_cell, mlp, reset_carry, zero_carry
+from dexdistill.envs.base import STUDENT_KEYS, ArraySpec, check_keys
+from dexdistill.envs.common import checks
+from dexdistill.envs.common.layers import CELLS, memory_cell, mlp, reset_carry, zero_carry
 
 Memory = Literal["gru", "lstm", "stack", "none"]
 Modality = Literal["keypoints", "point_cloud"]

@@ -31,10 +31,9 @@ from typing import Any, Literal
 import flax.linen as nn
 import jax
 import jax.numpy as jp
-
-from envs import checks
-from envs.base import ArraySpec, check_keys
-from envs.layers import MLP, memory_cell, reset_carry, zero_carry
+from dexdistill.envs.base import ArraySpec, check_keys
+from dexdistill.envs.common import checks
+from dexdistill.envs.common.layers import MLP, memory_cell, reset_carry, zero_carry
 
 Distribution = Literal["tanh_normal", "discrete"]
 Memory = Literal["none", "gru", "lstm"]

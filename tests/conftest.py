@@ -8,7 +8,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-from pipelines import runtime  # noqa: E402  (no JAX import at module level)
+from dexdistill.pipelines.io import runtime
 
 _CACHE = os.environ.get(
     "DEXDISTILL_TEST_CACHE", str(Path(__file__).resolve().parent.parent / ".jax_cache")
@@ -52,7 +52,7 @@ import pytest  # noqa: E402
 os.environ["DEXDISTILL_CACHE"] = _CACHE  # runtime.setup() in the CLI and every subprocess
 runtime.setup(_CACHE)  # the cache settings the CLI uses, with TEST_ENV's threshold
 
-import envs  # noqa: E402
+from dexdistill import envs  # noqa: E402
 
 TASKS = ("point_mass", "dclaw_valve", "trifinger_cube", "hand_cube")
 BATCH = 8

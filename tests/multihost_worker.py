@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from pipelines.cli import main
+from dexdistill.pipelines.cli import main
 
 TEACHER = shlex.split(
     "teacher --preset tiny --ppo.num-envs 8 --ppo.unroll-length 8 "

@@ -6,8 +6,8 @@ import csv
 from pathlib import Path
 
 import pytest
-
-from pipelines import ablate, cli, presets
+from dexdistill.pipelines import cli, presets
+from dexdistill.pipelines.experiments import ablate
 
 SMOKE = dict(
     task="point_mass",

@@ -6,8 +6,7 @@ import dataclasses
 from typing import Literal
 
 import pytest
-
-from envs import checks
+from dexdistill.envs.common import checks
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,9 +6,9 @@ import json
 import os
 
 import pytest
-
-import envs
-from pipelines import cli, runtime
+from dexdistill import envs
+from dexdistill.pipelines import cli
+from dexdistill.pipelines.io import runtime
 
 
 def test_envs_command_lists_every_task_with_shapes(capsys):

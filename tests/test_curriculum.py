@@ -8,13 +8,13 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
-
-import envs
-from distill.dagger import DAggerConfig
-from envs import curriculum, geometry, wrappers
-from envs import evaluate as eval_lib
-from envs.trifinger_cube import CUBE_HALF_SIZE
-from teacher import ppo
+from dexdistill import envs
+from dexdistill.distill.dagger import DAggerConfig
+from dexdistill.envs import wrappers
+from dexdistill.envs.evaluation import evaluate as eval_lib
+from dexdistill.envs.tasks import curriculum, geometry
+from dexdistill.envs.tasks.trifinger_cube import CUBE_HALF_SIZE
+from dexdistill.teacher import ppo
 
 
 def _make(task: str, **overrides):
@@ -43,7 +43,7 @@ def test_curriculum_advances_only_when_the_window_passes_the_threshold():
 def test_an_empty_window_and_a_rollout_without_episode_ends_log_null_not_zero():
     """trifinger's 200-step episodes end together every 12.5 iterations of 16 steps: the
     10-iteration window is empty at times and read 0.0, a collapse in the logged curve."""
-    from pipelines import logs
+    from dexdistill.pipelines.io import logs
 
     cfg = curriculum.CurriculumConfig(enabled=True, threshold=0.5, window=2, min_episodes=1)
     cs = curriculum.init(cfg)
@@ -257,7 +257,8 @@ def test_teacher_and_student_stages_report_goal_levels(tmp_path):
     final evaluation has every level and the level reached, the student trains there."""
     import json
 
-    from pipelines import distill_stage, teacher_stage
+    from dexdistill.pipelines.stages import distill as distill_stage
+    from dexdistill.pipelines.stages import teacher as teacher_stage
 
     run_dir = tmp_path / "run"
     cfg = teacher_stage.TeacherStageConfig(

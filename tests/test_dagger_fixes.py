@@ -14,17 +14,17 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
-
-import envs
-from distill import buffer as buffer_lib
-from distill import dagger
-from distill import fit as fit_lib
-from envs import randomize, wrappers
-from envs.point_mass import expert
-from pipelines import distill_stage
-from student.networks import StudentConfig, make_networks
-from teacher import normalize as norm_lib
-from teacher.networks import TanhNormal
+from dexdistill import envs
+from dexdistill.distill import buffer as buffer_lib
+from dexdistill.distill import dagger
+from dexdistill.distill import fit as fit_lib
+from dexdistill.envs import wrappers
+from dexdistill.envs.sim2real import randomize
+from dexdistill.envs.tasks.point_mass import expert
+from dexdistill.pipelines.stages import distill as distill_stage
+from dexdistill.student.networks import StudentConfig, make_networks
+from dexdistill.teacher import normalize as norm_lib
+from dexdistill.teacher.networks import TanhNormal
 
 
 def _point_mass_dagger(**cfg_kw):
@@ -277,9 +277,9 @@ def test_observation_normalizer_starts_at_unit_std():
 
 def test_ppo_kl_estimate_is_never_negative():
     """Old log-probs above the new ones on average made the plain estimate negative."""
-    from teacher import ppo
-    from teacher.networks import NetworkConfig
-    from teacher.networks import make_networks as teacher_networks
+    from dexdistill.teacher import ppo
+    from dexdistill.teacher.networks import NetworkConfig
+    from dexdistill.teacher.networks import make_networks as teacher_networks
 
     base = envs.make("point_mass")
     spec = base.observation_spec

@@ -15,12 +15,14 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-
-import envs
-from distill.dagger import DAggerConfig
-from pipelines import dataset as dataset_lib
-from pipelines import distill_stage, presets, run_files, teacher_stage
-from pipelines.checkpoints import Checkpointer
+from dexdistill import envs
+from dexdistill.distill.dagger import DAggerConfig
+from dexdistill.pipelines import presets
+from dexdistill.pipelines import rundir as run_files
+from dexdistill.pipelines.io import dataset as dataset_lib
+from dexdistill.pipelines.io.checkpoints import Checkpointer
+from dexdistill.pipelines.stages import distill as distill_stage
+from dexdistill.pipelines.stages import teacher as teacher_stage
 
 ITERATIONS = 4
 
@@ -44,7 +46,7 @@ def teacher_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def valve_teacher_dir(tmp_path_factory) -> Path:
     """A run directory with a (barely) trained dclaw_valve teacher on the MuJoCo C backend."""
-    from teacher import ppo
+    from dexdistill.teacher import ppo
 
     run_dir = tmp_path_factory.mktemp("valve_teacher")
     cfg = teacher_stage.TeacherStageConfig(
@@ -116,7 +118,7 @@ def _config() -> distill_stage.DistillStageConfig:
 
 
 def test_distill_needs_a_teacher(tmp_path):
-    from pipelines import cli
+    from dexdistill.pipelines import cli
 
     assert cli.main(["distill", "--run-dir", str(tmp_path)]) == 2
 
@@ -170,7 +172,7 @@ def test_loading_a_student_builds_no_simulator_and_loads_no_teacher(distilled_di
 
 
 def student_env(run_dir: Path):
-    import envs
+    from dexdistill import envs
 
     s = distill_stage.load(run_dir)
     return envs.make(s.env_name, s.env_config)
@@ -208,7 +210,7 @@ def test_killed_distillation_resumes_without_lost_or_duplicated_episodes(
     full, _ = request.getfixturevalue(reference)
     teacher_dir = request.getfixturevalue(teacher)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "pipelines.cli"]
+    cmd = [sys.executable, "-m", "dexdistill.pipelines.cli"]
     killed = _copy(teacher_dir, tmp_path / "killed")
     proc = subprocess.Popen(
         cmd + _args(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -8,9 +8,8 @@ import jax
 import numpy as np
 import pytest
 from conftest import BATCH, STEPS, TASKS, get_rollout
-
-import envs
-from envs import randomize
+from dexdistill import envs
+from dexdistill.envs.sim2real import randomize
 
 
 def test_registry_lists_all_tasks():

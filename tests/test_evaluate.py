@@ -10,13 +10,15 @@ import jax
 import mujoco
 import numpy as np
 import pytest
-
-import envs
-from envs import conditions as cond_lib
-from envs import geometry, randomize
-from envs import sweeps as sweep_lib
-from pipelines import eval_table, presets, teacher_stage
-from pipelines import evaluate_stage as ev
+from dexdistill import envs
+from dexdistill.envs.evaluation import sweeps as sweep_lib
+from dexdistill.envs.sim2real import conditions as cond_lib
+from dexdistill.envs.sim2real import randomize
+from dexdistill.envs.tasks import geometry
+from dexdistill.pipelines import presets
+from dexdistill.pipelines.outputs import eval_table
+from dexdistill.pipelines.stages import evaluate as ev
+from dexdistill.pipelines.stages import teacher as teacher_stage
 
 Cfg = ev.EvaluateConfig
 sample_params = jax.jit(randomize.sample_params, static_argnums=(1, 2))
@@ -231,7 +233,7 @@ def test_missing_policy_and_invalid_sweep_errors(teacher_dir, tmp_path):
 def test_student_evaluation_reports_gap_and_action_error(teacher_dir, tmp_path):
     import shutil
 
-    from pipelines import distill_stage
+    from dexdistill.pipelines.stages import distill as distill_stage
 
     run_dir = tmp_path / "run"
     shutil.copytree(teacher_dir, run_dir)

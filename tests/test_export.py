@@ -11,11 +11,16 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
-
-import envs
-from pipelines.export import export_student, measure_latency
-from student.inference import StudentPolicy
-from student.networks import MEMORIES, MODALITIES, StudentConfig, make_networks, make_policy
+from dexdistill import envs
+from dexdistill.pipelines.outputs.export import export_student, measure_latency
+from dexdistill.student.inference import StudentPolicy
+from dexdistill.student.networks import (
+    MEMORIES,
+    MODALITIES,
+    StudentConfig,
+    make_networks,
+    make_policy,
+)
 
 BATCH = 3
 STEPS = 6

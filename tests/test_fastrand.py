@@ -10,9 +10,9 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
-
-import envs
-from envs import fastrand, wrappers
+from dexdistill import envs
+from dexdistill.envs import wrappers
+from dexdistill.envs.common import fastrand
 
 KEYS = jax.random.split(jax.random.PRNGKey(3), 512)
 

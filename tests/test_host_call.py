@@ -12,8 +12,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jp
 import numpy as np
-
-from envs import host_call
+from dexdistill.envs.physics import host_call
 
 ROOT = Path(__file__).resolve().parents[1]
 CALLS: list[tuple[int, ...]] = []

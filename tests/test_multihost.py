@@ -14,9 +14,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 from conftest import TEST_ENV
-
-from pipelines import dataset as dataset_lib
-from pipelines import distributed
+from dexdistill.pipelines.io import dataset as dataset_lib
+from dexdistill.pipelines.io import distributed
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "multihost_worker.py"
@@ -114,7 +113,7 @@ def test_single_process_helpers_are_the_plain_operations():
 
 
 def test_runtime_reads_the_cache_threshold_and_names_a_bad_value(monkeypatch):
-    from pipelines import runtime
+    from dexdistill.pipelines.io import runtime
 
     monkeypatch.delenv("DEXDISTILL_CACHE_MIN_COMPILE_S", raising=False)
     assert runtime._cache_min_compile_s() == 1.0, "users cache only programs of >= 1 s"
@@ -126,7 +125,7 @@ def test_runtime_reads_the_cache_threshold_and_names_a_bad_value(monkeypatch):
 
 
 def test_runtime_reads_the_process_counts_and_names_a_bad_value(monkeypatch):
-    from pipelines import runtime
+    from dexdistill.pipelines.io import runtime
 
     monkeypatch.delenv("JAX_PROCESS_ID", raising=False)
     assert runtime._int_env("JAX_PROCESS_ID") is None, "unset: JAX detects the cluster"

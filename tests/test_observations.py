@@ -9,11 +9,11 @@ import jax.numpy as jp
 import mujoco
 import numpy as np
 import pytest
-
-import envs
-from envs import geometry, randomize
-from envs import observations as obs_lib
-from envs.assets_trifinger import CUBE_HALF_SIZE, TRIFINGER_DEFAULT_QPOS
+from dexdistill import envs
+from dexdistill.envs.sim2real import observations as obs_lib
+from dexdistill.envs.sim2real import randomize
+from dexdistill.envs.tasks import geometry
+from dexdistill.envs.tasks.assets_trifinger import CUBE_HALF_SIZE, TRIFINGER_DEFAULT_QPOS
 
 
 def _box_surface_distance(points_local: np.ndarray, half: float) -> np.ndarray:

@@ -22,9 +22,9 @@ import jax.numpy as jp
 import numpy as np
 import pytest
 from conftest import NO_FUSION_EMITTERS
-
-import envs
-from envs import physics, randomize
+from dexdistill import envs
+from dexdistill.envs.physics import backends as physics
+from dexdistill.envs.sim2real import randomize
 
 MJX_TASKS = ("dclaw_valve", "trifinger_cube", "hand_cube")
 
@@ -201,8 +201,8 @@ def test_same_seed_same_trajectory_on_the_c_backend():
 
 
 def test_evaluate_backend_option_switches_the_simulator_and_names_the_output():
-    from envs import conditions
-    from pipelines import evaluate_stage
+    from dexdistill.envs.sim2real import conditions
+    from dexdistill.pipelines.stages import evaluate as evaluate_stage
 
     cfg = envs.default_config("dclaw_valve")
     assert conditions.on_backend(cfg, "mjx").backend == "mjx"
@@ -236,7 +236,7 @@ def test_an_auto_reset_rewrites_only_the_c_models_of_the_envs_that_reset():
     """Under ``vmap`` a reset computes fresh physics parameters for every env and keeps only
     the done envs'; its forward call must not rewrite the stepping models of the others
     (it did: every step after a reset rewrote every env's model, twice)."""
-    from envs import wrappers
+    from dexdistill.envs import wrappers
 
     env = wrappers.wrap_for_training(_make("hand_cube", "mujoco"), 4)
     host = env.env.physics.host

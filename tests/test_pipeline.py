@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from pipelines import cli
+from dexdistill.pipelines import cli
 
 SMALL = ["--preset", "smoke"]
 
@@ -66,7 +65,7 @@ def check_smoke_run(run_dir: Path) -> None:
 
 def _killed_during(run_dir: Path, marker: Path, env: dict) -> bool:
     """Starts ``dexdistill run``, SIGKILLs it once ``marker`` exists; True if it was killed."""
-    cmd = [sys.executable, "-m", "pipelines.cli", *_run(run_dir)]
+    cmd = [sys.executable, "-m", "dexdistill.pipelines.cli", *_run(run_dir)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None:
@@ -83,7 +82,7 @@ def _killed_during(run_dir: Path, marker: Path, env: dict) -> bool:
 def test_run_killed_in_every_stage_ends_like_an_uninterrupted_run(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     full, killed = tmp_path / "full", tmp_path / "killed"
-    cmd = [sys.executable, "-m", "pipelines.cli"]
+    cmd = [sys.executable, "-m", "dexdistill.pipelines.cli"]
     subprocess.run(cmd + _run(full), check=True, env=env, capture_output=True, timeout=900)
     markers = [
         killed / "teacher" / "checkpoints",

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from pipelines import presets
+from dexdistill.pipelines import presets
 
 
 @pytest.mark.parametrize("name", sorted(presets.PRESETS))

@@ -14,9 +14,8 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
-
-import envs
-from pipelines import render, report
+from dexdistill import envs
+from dexdistill.pipelines.outputs import render, report
 
 TASK = "point_mass"
 
@@ -259,7 +258,7 @@ def _random_policy(obs, carry, key):
 def test_evaluator_records_its_first_episode_and_the_report_renders_it(
     tmp_path: Path, point_mass_env
 ) -> None:
-    from envs import evaluate as eval_lib
+    from dexdistill.envs.evaluation import evaluate as eval_lib
 
     env = point_mass_env
     record = lambda state: render.physics_fields(env, state)  # noqa: E731

@@ -7,8 +7,7 @@ import json
 
 import numpy as np
 import pytest
-
-from pipelines import run_files
+from dexdistill.pipelines import rundir as run_files
 
 
 def test_a_write_that_fails_midway_leaves_the_previous_file(tmp_path):
@@ -42,7 +41,7 @@ def test_config_records_version_commit_and_refuses_a_different_config(tmp_path):
 
 
 def test_a_metrics_line_cut_by_a_kill_is_dropped_on_resume(tmp_path):
-    from pipelines.logs import MetricsLog
+    from dexdistill.pipelines.io.logs import MetricsLog
 
     log = MetricsLog(tmp_path / "metrics.jsonl", tensorboard=False)
     for i in (1, 2, 3):
@@ -58,8 +57,7 @@ def test_a_policy_loads_from_a_checkpoint_whose_later_fields_changed(tmp_path):
     """``restore_leading``: the first fields of a stage state (a teacher's params) restore
     even when the fields after them (the env state) have another layout in this version."""
     import jax.numpy as jp
-
-    from pipelines.checkpoints import Checkpointer
+    from dexdistill.pipelines.io.checkpoints import Checkpointer
 
     params = {"w": jp.arange(6.0).reshape(2, 3), "b": jp.ones(3)}
     old_state = (params, {"env": jp.zeros(4), "extra": jp.ones((2, 2))})
@@ -78,10 +76,10 @@ def test_a_kill_between_checkpoint_and_log_line_loses_no_record(tmp_path):
     """The stage loop checkpoints, then logs; a stage stores the record in the checkpoint,
     so a kill in between still leaves one log line per iteration after resuming."""
     import jax.numpy as jp
-
-    from pipelines import logs, stage_loop
-    from pipelines.checkpoints import Checkpointer
-    from pipelines.logs import MetricsLog
+    from dexdistill.pipelines.io import logs
+    from dexdistill.pipelines.io.checkpoints import Checkpointer
+    from dexdistill.pipelines.io.logs import MetricsLog
+    from dexdistill.pipelines.stages import loop as stage_loop
 
     class Killed(Exception):
         pass

@@ -8,9 +8,8 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
-
-import envs
-from student.networks import StudentConfig, make_networks, make_policy
+from dexdistill import envs
+from dexdistill.student.networks import StudentConfig, make_networks, make_policy
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +100,7 @@ def test_memory_carries_the_past_and_resets(env_and_obs, memory):
 @pytest.mark.parametrize("memory", ["gru", "lstm"])
 def test_teacher_and_student_share_one_cell_and_carry(env_and_obs, memory):
     # envs/layers.py: one cell type per memory, one zero carry, one reset_carry for both
-    from teacher import networks as teacher_networks
+    from dexdistill.teacher import networks as teacher_networks
 
     env, _ = env_and_obs
     size = 8

@@ -7,8 +7,7 @@ import jax.numpy as jp
 import numpy as np
 import pytest
 from conftest import get_rollout
-
-from envs import geometry
+from dexdistill.envs.tasks import geometry
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +118,7 @@ def test_trifinger_success_is_mean_keypoint_distance():
 def test_trifinger_grasp_terms_pay_for_touching_and_lifting():
     """``reach`` is 1 with every fingertip on a face, falls with the gap; ``lift`` is the
     fraction of the goal's height gained, and 0 for goals on the floor."""
-    from envs.assets_trifinger import CUBE_HALF_SIZE, TIP_RADIUS
+    from dexdistill.envs.tasks.assets_trifinger import CUBE_HALF_SIZE, TIP_RADIUS
 
     env = get_rollout("trifinger_cube").env
     one = jp.asarray(1.0)
@@ -149,7 +148,7 @@ def test_trifinger_grasp_terms_pay_for_touching_and_lifting():
 
 def test_residual_actions_are_offsets_from_the_default_grasp():
     """hand_cube's ``residual`` actions: 0 holds the default grasp, +-1 moves by action_scale."""
-    import envs
+    from dexdistill import envs
 
     hand = envs.make("hand_cube")
     assert hand.config.action_mode == "residual"
@@ -165,7 +164,7 @@ def test_residual_actions_are_offsets_from_the_default_grasp():
 
 
 def test_absolute_actions_span_the_control_range():
-    import envs
+    from dexdistill import envs
 
     env = envs.make("dclaw_valve")
     assert env.config.action_mode == "absolute"

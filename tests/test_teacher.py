@@ -16,16 +16,15 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
-
-import envs
-from envs import evaluate as eval_lib
-from envs import wrappers
-from pipelines import presets
-from pipelines.checkpoints import Checkpointer
-from pipelines.teacher_stage import progress_items
-from teacher import normalize as norm_lib
-from teacher import ppo
-from teacher.networks import NetworkConfig, make_networks, make_policy
+from dexdistill import envs
+from dexdistill.envs import wrappers
+from dexdistill.envs.evaluation import evaluate as eval_lib
+from dexdistill.pipelines import presets
+from dexdistill.pipelines.io.checkpoints import Checkpointer
+from dexdistill.pipelines.stages.teacher import progress_items
+from dexdistill.teacher import normalize as norm_lib
+from dexdistill.teacher import ppo
+from dexdistill.teacher.networks import NetworkConfig, make_networks, make_policy
 
 
 def _gae_loop(rewards, values, bootstrap, terms, truncs, gamma, lam):
@@ -145,7 +144,7 @@ def _teacher_cmd(run_dir: Path, task: str = "point_mass") -> list[str]:
     return [
         sys.executable,
         "-m",
-        "pipelines.cli",
+        "dexdistill.pipelines.cli",
         "teacher",
         "--preset",
         "tiny",
@@ -183,7 +182,7 @@ def test_killed_teacher_resumes_bit_identical(tmp_path, task, capsys):
     """point_mass (pure JAX) and dclaw_valve on the MuJoCo C backend (physics on the host).
     The command is killed after its first checkpoint and run again in a new process; the
     uninterrupted reference is the same command run in this process."""
-    from pipelines import cli
+    from dexdistill.pipelines import cli
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     full, killed = tmp_path / "full", tmp_path / "killed"
@@ -226,7 +225,7 @@ def test_killed_teacher_resumes_bit_identical(tmp_path, task, capsys):
     # an MJX task on the C backend: recorded as such, loadable, its policy runs without MJX
     config = json.loads((killed / "config.json").read_text())
     assert config["physics_backend"]["teacher"] == "mujoco"
-    from pipelines import teacher_stage
+    from dexdistill.pipelines.stages import teacher as teacher_stage
 
     teacher = teacher_stage.load(killed)
     task_env = envs.make(teacher.env_name, teacher.env_config)

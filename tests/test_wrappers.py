@@ -5,9 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jp
 import numpy as np
-
-import envs
-from envs import wrappers
+from dexdistill import envs
+from dexdistill.envs import wrappers
 
 
 def _env():

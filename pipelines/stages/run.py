@@ -1,0 +1,142 @@
+"""``dexdistill run``: teacher -> distill -> evaluate -> report in one run directory.
+
+Finished stages are skipped and an interrupted one resumes from its last
+checkpoint, so rerunning the same command after a crash or a kill completes the
+run and gives the results an uninterrupted run would have. Each stage's
+wall-clock goes to ``DIR/pipeline.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from dexdistill import envs
+from dexdistill.pipelines import rundir as run_files
+from dexdistill.pipelines.outputs import report
+from dexdistill.pipelines.stages import (
+    distill as distill_stage,
+)
+from dexdistill.pipelines.stages import (
+    evaluate as evaluate_stage,
+)
+from dexdistill.pipelines.stages import (
+    teacher as teacher_stage,
+)
+from dexdistill.pipelines.stages.distill import DistillStageConfig
+from dexdistill.pipelines.stages.evaluate import EvaluateConfig
+from dexdistill.pipelines.stages.teacher import TeacherStageConfig
+
+STAGES = ("teacher", "distill", "evaluate", "report")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Options of ``dexdistill run``: one section per stage (``--teacher.ppo.num-timesteps``...)."""
+
+    teacher: TeacherStageConfig = TeacherStageConfig()
+    distill: DistillStageConfig = DistillStageConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    """Evaluation of both policies (``policy`` is set per policy)."""
+    video: bool = True
+    """Render a student episode into the report (needs OpenGL: ``MUJOCO_GL=egl``)."""
+
+    def validate(self) -> None:
+        self.teacher.validate()
+        self.distill.validate()
+        self.evaluate.validate()
+
+
+def _timed(log: dict[str, Any], name: str, fn: Any) -> Any:
+    t0 = time.perf_counter()
+    out = fn()
+    log[name] = {"wall_s": round(time.perf_counter() - t0, 2)}
+    return out
+
+
+def _write_log(run_dir: Path, log: dict[str, Any]) -> None:
+    run_files.write_json(run_dir / "pipeline.json", log)
+
+
+def run(run_dir: str | Path, cfg: RunConfig, force: bool = False) -> dict[str, Any]:
+    """Runs every stage in ``run_dir`` (skipping finished ones); returns the report summary."""
+    cfg.validate()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    log: dict[str, Any] = {"stages": {}}
+    stages = log["stages"]
+    teacher = _timed(stages, "teacher", lambda: teacher_stage.run(run_dir, cfg.teacher, force))
+    if not teacher.get("finished"):
+        return _stopped(run_dir, log, "teacher")
+    student = _timed(stages, "distill", lambda: distill_stage.run(run_dir, cfg.distill, force))
+    if not student.get("finished"):
+        return _stopped(run_dir, log, "distill")
+
+    def evaluate() -> None:
+        if _reuse_final_evaluation(run_dir, cfg):
+            return
+        for policy in ("teacher", "student"):
+            ecfg = dataclasses.replace(cfg.evaluate, policy=policy)
+            out = run_dir / "eval" / f"{policy}_{ecfg.randomization}.json"
+            if not out.exists():
+                evaluate_stage.run(run_dir, ecfg)
+
+    _timed(stages, "evaluate", evaluate)
+
+    def write_report() -> Path:
+        video_policy = student_video_policy(run_dir) if cfg.video else None
+        return report.write_report(run_dir, video=cfg.video, video_policy=video_policy)
+
+    path = _timed(stages, "report", write_report)
+    log["total_wall_s"] = round(time.perf_counter() - t_start, 2)
+    _write_log(run_dir, log)
+    summary = report.report_summary(run_dir)
+    print(f"run: done in {log['total_wall_s']:.0f} s; report at {path}")
+    return summary
+
+
+def student_video_policy(run_dir: str | Path) -> tuple[Any, Any, Any] | None:
+    """``(env, policy, initial_carry)`` of the run's student for the report video; None when
+    there is no student, or when the report will render its recorded evaluation episode."""
+    student = Path(run_dir) / "student"
+    if not (student / "checkpoints").exists() or (student / "episode.npz").exists():
+        return None
+    loaded = distill_stage.load(run_dir)
+    env = envs.make(loaded.env_name, loaded.env_config)
+    return env, loaded.policy(), loaded.initial_carry
+
+
+def _reuse_final_evaluation(run_dir: Path, cfg: RunConfig) -> bool:
+    """Writes ``eval/{teacher,student}_train.json`` from the distill stage's final evaluation.
+
+    That evaluation already ran student and teacher on the same fresh randomized episodes
+    with the training randomization; when the requested evaluation is exactly that (no
+    sweeps, same episode count) it is reused instead of compiled and run again.
+    """
+    e = cfg.evaluate
+    final = run_dir / "student" / "eval.json"
+    if e.randomization != "train" or e.sweeps or e.env_overrides or not final.exists():
+        return False
+    data = json.loads(final.read_text())
+    if data.get("episodes") != e.episodes:
+        return False
+    teacher = data["teacher"]
+    common = {"randomization": "train", "episodes": e.episodes, "source": "student/eval.json"}
+    student = {k: v for k, v in data.items() if k not in ("teacher", "finished", "ratio")}
+    student.update(common, policy="student", teacher_success_rate=teacher["success_rate"])
+    student["teacher_success_ci95"] = teacher["success_ci95"]
+    run_files.write_json(
+        run_dir / "eval" / "teacher_train.json", {**teacher, **common, "policy": "teacher"}
+    )
+    run_files.write_json(run_dir / "eval" / "student_train.json", student)
+    return True
+
+
+def _stopped(run_dir: Path, log: dict[str, Any], stage: str) -> dict[str, Any]:
+    _write_log(run_dir, log)
+    print(f"run: the {stage} stage stopped early (max_minutes); rerun the command to continue")
+    return {"finished": False, "stage": stage}
