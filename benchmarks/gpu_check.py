@@ -189,12 +189,19 @@ def _metrics(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _run_dir(path: Path) -> Any:
+    """The run directory's paths (imported here: the package is installed by then)."""
+    from dexdistill.pipelines.rundir import RunDir
+
+    return RunDir(path)
+
+
 def part_teacher(plan: Plan, out: Path, log: Path, run_dir: Path) -> dict[str, Any]:
     """Part 2: a teacher stopped (checkpointed) before the cap; its curve over wall-clock."""
     minutes = max((plan.teacher_s - 20.0) / 60.0, 0.05)
     argv = ["teacher", "--run-dir", str(run_dir), "--env", plan.teacher_task, *plan.teacher_args]
     run = run_part([*argv, "--max-minutes", f"{minutes:.3f}"], plan.teacher_s, log)
-    rows = _metrics(run_dir / "teacher" / "metrics.jsonl")
+    rows = _metrics(_run_dir(run_dir).metrics("teacher"))
     result: dict[str, Any] = {"run": run, "task": plan.teacher_task, "iterations": len(rows)}
     if rows:
         steady = [r["env_steps_per_s"] for r in rows[1:]] or [rows[0]["env_steps_per_s"]]
@@ -221,7 +228,7 @@ def part_teacher(plan: Plan, out: Path, log: Path, run_dir: Path) -> dict[str, A
 
 
 def _num_envs(run_dir: Path) -> int | None:
-    path = run_dir / "config.json"
+    path = _run_dir(run_dir).config
     if not path.exists():
         return None
     return json.loads(path.read_text())["teacher"]["config"]["ppo"]["num_envs"]
@@ -232,7 +239,7 @@ def part_distill(plan: Plan, out: Path, log: Path, run_dir: Path) -> dict[str, A
     minutes = max((plan.distill_s - 15.0) / 60.0, 0.05)
     argv = ["distill", "--run-dir", str(run_dir), *plan.distill_args]
     run = run_part([*argv, "--max-minutes", f"{minutes:.3f}"], plan.distill_s, log)
-    rows = _metrics(run_dir / "student" / "metrics.jsonl")
+    rows = _metrics(_run_dir(run_dir).metrics("student"))
     result: dict[str, Any] = {"run": run, "iterations": len(rows)}
     if rows:
         steady = [r["samples_per_s"] for r in rows[1:]] or [rows[0]["samples_per_s"]]

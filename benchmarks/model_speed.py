@@ -30,9 +30,10 @@ from typing import Any
 import jax
 import mujoco
 import numpy as np
+from mujoco import rollout
+
 from dexdistill import envs
 from dexdistill.envs.tasks import geometry
-from mujoco import rollout
 
 
 def _variants(substeps_before: int, substeps_now: int, note: str = "") -> dict[str, dict]:

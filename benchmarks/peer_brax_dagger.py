@@ -1,7 +1,7 @@
 """Peer comparison: our DAgger (``distill/dagger.py``) vs brax's DAgger (``brax.training.agents.bc``).
 
 Both sides distill the SAME teacher (one ``dexdistill teacher`` run directory,
-loaded with ``pipelines.teacher_stage.load`` on both sides: its orbax checkpoint
+loaded with ``dexdistill.pipelines.rundir.load_teacher`` on both sides: its orbax checkpoint
 restores fine under the brax venv's jax 0.9.2, so no parameter export is needed)
 into a keypoint student on the same task (``point_mass``, the distill stage's
 env config: the teacher's task with ``point_cloud.source=none``), with the same
@@ -15,7 +15,7 @@ the distill stage's final-evaluation episodes, identical for every row), success
 on the same episodes in every row.
 
 Our side is built exactly as ``dexdistill distill`` builds it
-(``pipelines.distill_stage.build`` + ``shard``, the stage's beta schedule via
+(``dexdistill.pipelines.stages.distill.build`` + ``shard``, the stage's beta schedule via
 ``distill.schedules.next_beta``), but the loop is driven here so that the TFDS
 dataset writer and orbax checkpoints (which brax's bc does not have) stay out of
 the timings. ``--memory none`` is the feed-forward student (like for like with
@@ -127,30 +127,31 @@ import functools
 import io
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-for p in (REPO, REPO / "benchmarks"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
-
-import jax  # noqa: E402
-import jax.numpy as jp  # noqa: E402
-import numpy as np  # noqa: E402
-import peer_brax_ppo as ppo_peer  # noqa: E402
+import jax
+import jax.numpy as jp
+import numpy as np
+import peer_brax_ppo as ppo_peer
 
 with contextlib.redirect_stdout(io.StringIO()):  # mujoco.mjx prints warp warnings
     from dexdistill import envs
-from dexdistill.distill.dagger import DAggerConfig  # noqa: E402
-from dexdistill.envs.evaluation import evaluate as eval_lib  # noqa: E402
-from dexdistill.pipelines import presets  # noqa: E402
-from dexdistill.pipelines.stages import distill as distill_stage  # noqa: E402
-from dexdistill.pipelines.stages import teacher as teacher_stage  # noqa: E402
-from dexdistill.teacher import ppo  # noqa: E402
+from dexdistill.distill.dagger import DAggerConfig
+from dexdistill.envs.evaluation import evaluate as eval_lib
+from dexdistill.pipelines import (
+    configs,
+    presets,
+    rundir,
+)
+from dexdistill.pipelines.rundir import RunDir
+from dexdistill.pipelines.stages import (
+    distill_setup,
+    teacher as teacher_stage,
+)
+from dexdistill.teacher import ppo
 
 TASK, PRESET = "point_mass", "tiny"
 CURVE_EPISODES = 64
@@ -223,7 +224,7 @@ def make_setup(args: argparse.Namespace) -> Setup:
             f"samples) and divide num_updates x minibatch ({dcfg.fit.num_updates * mb})"
         )
     dcfg.validate()
-    if not (setup.teacher_run / "teacher" / "checkpoints").is_dir():
+    if not RunDir(setup.teacher_run).checkpoints("teacher").is_dir():
         raise FileNotFoundError(
             f"--teacher-run {setup.teacher_run}: no teacher; run "
             f"`dexdistill teacher --preset {PRESET} --run-dir {setup.teacher_run}` first"
@@ -234,12 +235,12 @@ def make_setup(args: argparse.Namespace) -> Setup:
 # --------------------------------------------------------------------------- shared
 
 
-def load_task(setup: Setup) -> tuple[teacher_stage.LoadedTeacher, Any]:
+def load_task(setup: Setup) -> tuple[rundir.LoadedTeacher, Any]:
     """The teacher and the distill stage's env for it (keypoint student: no point cloud)."""
-    teacher = teacher_stage.load(setup.teacher_run)
+    teacher = rundir.load_teacher(setup.teacher_run)
     if teacher.env_name != TASK:
         raise ValueError(f"--teacher-run: a {teacher.env_name} teacher; this compares {TASK}")
-    env_cfg = distill_stage.DistillStageConfig(student="keypoints").env_config(teacher.stage_config)
+    env_cfg = configs.DistillStageConfig(student="keypoints").env_config(teacher.stage_config)
     return teacher, envs.make(teacher.env_name, env_cfg)
 
 
@@ -247,7 +248,7 @@ def evaluate_final(
     base: Any,
     student_eval: Callable,
     params: Any,
-    teacher: teacher_stage.LoadedTeacher,
+    teacher: rundir.LoadedTeacher,
     setup: Setup,
 ) -> dict[str, Any]:
     """Student and teacher on the same ``eval_episodes`` fresh randomized episodes."""
@@ -304,7 +305,7 @@ def run_ours(setup: Setup, memory: str) -> dict[str, Any]:
     clock = ppo_peer.CompileClock()
     t0 = time.perf_counter()
     dcfg = setup.dagger
-    cfg = distill_stage.DistillStageConfig(
+    cfg = configs.DistillStageConfig(
         student="keypoints",
         dagger=dataclasses.replace(dcfg, student=dataclasses.replace(dcfg.student, memory=memory)),
         eval_episodes=CURVE_EPISODES,
@@ -312,9 +313,9 @@ def run_ours(setup: Setup, memory: str) -> dict[str, Any]:
         write_dataset=False,
     )
     cfg.validate()
-    st = distill_stage.build(setup.teacher_run, cfg)
+    st = distill_setup.build(setup.teacher_run, cfg)
     mesh = ppo.make_mesh()
-    ds = distill_stage.shard(
+    ds = distill_setup.shard(
         dagger_lib.init_state(st.env, st.nets, st.rollout, st.cfg), mesh, dcfg.num_envs
     )
     factory = lambda p: make_policy(st.nets, p, deterministic=True)
@@ -399,7 +400,7 @@ def make_bc_adapter(base: Any) -> Any:
     return DictObsAdapter()
 
 
-def make_brax_teacher(teacher: teacher_stage.LoadedTeacher) -> Callable:
+def make_brax_teacher(teacher: rundir.LoadedTeacher) -> Callable:
     """brax's ``teacher_inference_fn(obs, key) -> (action, {"loc": pre-tanh mean})``."""
     policy = teacher.policy(deterministic=True)
 
@@ -414,8 +415,7 @@ def make_brax_teacher(teacher: teacher_stage.LoadedTeacher) -> Callable:
 def run_brax(setup: Setup, beta_mode: str, hidden: tuple[int, ...]) -> dict[str, Any]:
     with contextlib.redirect_stdout(io.StringIO()):
         from brax.envs.wrappers import training as brax_wrappers
-        from brax.training.agents.bc import networks as bc_networks
-        from brax.training.agents.bc import train as bc_train
+        from brax.training.agents.bc import networks as bc_networks, train as bc_train
 
     dcfg = setup.dagger
     clock = ppo_peer.CompileClock()
@@ -556,7 +556,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         variant = f"beta-{args.brax_beta}"
         body = run_brax(setup, args.brax_beta, args.brax_hidden)
         notes = NOTES["brax"].format(beta=BRAX_BETA[args.brax_beta])
-    teacher_cfg = json.loads((setup.teacher_run / "config.json").read_text())["teacher"]
+    teacher_cfg = RunDir(setup.teacher_run).read_config()["teacher"]
     result = {
         "impl": args.impl,
         "variant": variant,
@@ -587,7 +587,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         | ({"brax_epochs": setup.brax_epochs} if args.impl == "brax" else {}),
         **body,
     }
-    result = json.loads(json.dumps(result, default=ppo_peer._jsonable))
+    result = json.loads(json.dumps(result, default=ppo_peer.jsonable))
     print(json.dumps({k: v for k, v in result.items() if k != "curve"}, indent=2))
     if args.out is not None:
         ppo_peer.write_result(args.out, result, IDENT_KEYS)

@@ -91,18 +91,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
 with contextlib.redirect_stdout(io.StringIO()):  # mujoco.mjx prints warp warnings
     from dexdistill import envs
-from dexdistill.envs.evaluation import evaluate as eval_lib  # noqa: E402
-from dexdistill.pipelines import presets  # noqa: E402
-from dexdistill.teacher.ppo import PPOConfig  # noqa: E402
+from dexdistill.envs.evaluation import evaluate as eval_lib
+from dexdistill.pipelines import presets
+from dexdistill.teacher.ppo import PPOConfig
 
 TASK_PRESETS = {"point_mass": "tiny", "dclaw_valve": "dclaw_valve_cpu"}
 CURVE_EPISODES = 128
@@ -310,8 +306,7 @@ def make_brax_adapter(base: Any) -> Any:
     is reported for terminations only: brax's ``EpisodeWrapper`` ends episodes at
     ``episode_length`` and marks them truncated, as ours does.
     """
-    from brax.envs.base import Env as BraxEnv
-    from brax.envs.base import State as BraxState
+    from brax.envs.base import Env as BraxEnv, State as BraxState
 
     def to_brax(s: Any) -> BraxState:
         done = s.done * (1.0 - s.info["truncation"])
@@ -389,8 +384,7 @@ def run_brax(setup: Setup, reset_mode: str) -> dict[str, Any]:
     import functools
 
     with contextlib.redirect_stdout(io.StringIO()):
-        from brax.training.agents.ppo import networks as ppo_networks
-        from brax.training.agents.ppo import train as ppo_train
+        from brax.training.agents.ppo import networks as ppo_networks, train as ppo_train
 
     cfg = setup.cfg
     clock = CompileClock()
@@ -566,14 +560,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         **body,
     }
-    result = json.loads(json.dumps(result, default=_jsonable))
+    result = json.loads(json.dumps(result, default=jsonable))
     print(json.dumps(result, indent=2))
     if args.out is not None:
         write_result(args.out, result)
     return result
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
     if isinstance(x, (np.generic, np.ndarray, jax.Array)):
         return np.asarray(x).tolist()
     return str(x)

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from dexdistill.pipelines.rundir import RunDir
+
 
 def run_seed(seed: int, root: Path, extra: list[str]) -> dict:
     run_dir = root / f"seed{seed}"
@@ -42,8 +44,9 @@ def run_seed(seed: int, root: Path, extra: list[str]) -> dict:
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
-    student = json.loads((run_dir / "student" / "eval.json").read_text())
-    stages = json.loads((run_dir / "pipeline.json").read_text())
+    rd = RunDir(run_dir)
+    student = json.loads(rd.final_eval("student").read_text())
+    stages = json.loads(rd.pipeline_log.read_text())
     return {
         "seed": seed,
         "wall_s": round(wall, 1),

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import jax
+
 from dexdistill import envs
 from dexdistill.envs import wrappers
 from dexdistill.pipelines.experiments.bench import _env_fn, _physics_fn

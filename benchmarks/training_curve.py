@@ -17,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from dexdistill.pipelines.rundir import RunDir
+
 
 def load(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "teacher" / "metrics.jsonl"
+    path = RunDir(run_dir).metrics("teacher")
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 
 

@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
-from dexdistill.envs.common import checks
 from flax import struct
+
+from dexdistill.envs.common import checks
 
 Policy = Literal["fifo", "reservoir"]
 POLICIES: tuple[str, ...] = checks.choices(Policy)

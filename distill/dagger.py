@@ -15,14 +15,14 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
-from dexdistill.distill import buffer as buffer_lib
-from dexdistill.distill import fit as fit_lib
+from flax import struct
+
+from dexdistill.distill import buffer as buffer_lib, fit as fit_lib
 from dexdistill.distill.rollout import Labelled, Mixing, RolloutCarry, empty_prefix, make_rollout
 from dexdistill.distill.schedules import BetaSchedule
 from dexdistill.envs.base import Env
 from dexdistill.envs.common import checks
 from dexdistill.student.networks import StudentConfig, StudentNetworks, make_policy
-from flax import struct
 
 RolloutNoise = Literal["none", "fixed", "learned"]
 

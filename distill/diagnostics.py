@@ -14,8 +14,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jp
-from dexdistill.distill import buffer as buffer_lib
-from dexdistill.distill import fit as fit_lib
+
+from dexdistill.distill import buffer as buffer_lib, fit as fit_lib
 from dexdistill.student.networks import StudentNetworks, without_last_action
 
 

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jp
 import optax
+
 from dexdistill.distill import buffer as buffer_lib
 from dexdistill.envs.common import checks
 from dexdistill.student.networks import StudentNetworks

@@ -15,9 +15,10 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jp
+from flax import struct
+
 from dexdistill.envs.base import Env, State
 from dexdistill.envs.common import checks
-from flax import struct
 
 Mixing = Literal["step", "episode"]
 MIXING: tuple[str, ...] = checks.choices(Mixing)

@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jp
+
 from dexdistill.envs.base import ArraySpec, Env, State
 from dexdistill.envs.common import checks, fastrand
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dexdistill.pipelines import rundir
 from dexdistill.pipelines.io import runtime
 
 runtime.choose_headless_gl()  # before anything imports mujoco: report videos render offscreen
@@ -16,9 +17,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import tyro
+
 from dexdistill import envs
 from dexdistill.envs.tasks import curriculum
 from dexdistill.pipelines import presets
+from dexdistill.pipelines.configs import (
+    DistillStageConfig,
+    EvaluateConfig,
+    RunConfig,
+    TeacherStageConfig,
+)
 from dexdistill.pipelines.experiments import ablate, bench, bench_distill
 from dexdistill.pipelines.experiments.ablate import AblateConfig
 from dexdistill.pipelines.experiments.bench import BenchEnvsConfig
@@ -26,20 +34,10 @@ from dexdistill.pipelines.experiments.bench_distill import BenchDistillConfig
 from dexdistill.pipelines.outputs import export, report
 from dexdistill.pipelines.stages import (
     distill as distill_stage,
-)
-from dexdistill.pipelines.stages import (
     evaluate as evaluate_stage,
-)
-from dexdistill.pipelines.stages import (
     run as run_pipeline,
-)
-from dexdistill.pipelines.stages import (
     teacher as teacher_stage,
 )
-from dexdistill.pipelines.stages.distill import DistillStageConfig
-from dexdistill.pipelines.stages.evaluate import EvaluateConfig
-from dexdistill.pipelines.stages.run import RunConfig
-from dexdistill.pipelines.stages.teacher import TeacherStageConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,9 +221,9 @@ class ExportCommand:
 def run_export(cmd: ExportCommand) -> None:
     if not cmd.run_dir:
         raise ValueError("--run-dir: required (a run directory with a distilled student)")
-    loaded = distill_stage.load(cmd.run_dir)
+    loaded = rundir.load_student(cmd.run_dir)
     env = envs.make(loaded.env_name, loaded.env_config)
-    out = Path(cmd.out or Path(cmd.run_dir) / "export")
+    out = Path(cmd.out or rundir.RunDir(cmd.run_dir).export_dir)
     meta = {"task": loaded.env_name, "run_dir": str(Path(cmd.run_dir).absolute())}
     path = export.export_student(
         loaded.nets.config, loaded.params, env.observation_spec, env.action_size, out, meta
@@ -301,7 +299,7 @@ def _run_dir_env(run_dir: str | None) -> str | None:
     """The task of the teacher recorded in ``run_dir/config.json``, if any."""
     if not run_dir:
         return None
-    path = Path(run_dir) / "config.json"
+    path = rundir.RunDir(run_dir).config
     try:
         return json.loads(path.read_text())["teacher"]["config"]["env"]
     except (OSError, KeyError, ValueError):

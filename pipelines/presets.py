@@ -14,10 +14,12 @@ from typing import Any
 
 from dexdistill.distill.dagger import DAggerConfig
 from dexdistill.distill.fit import FitConfig
-from dexdistill.pipelines.stages.distill import DistillStageConfig
-from dexdistill.pipelines.stages.evaluate import EvaluateConfig
-from dexdistill.pipelines.stages.run import RunConfig
-from dexdistill.pipelines.stages.teacher import TeacherStageConfig
+from dexdistill.pipelines.configs import (
+    DistillStageConfig,
+    EvaluateConfig,
+    RunConfig,
+    TeacherStageConfig,
+)
 from dexdistill.student.networks import StudentConfig
 from dexdistill.teacher.networks import NetworkConfig
 from dexdistill.teacher.ppo import PPOConfig

@@ -1,89 +1,274 @@
-"""Files of a run directory: atomic writes, ``config.json`` with its provenance, the version.
+"""The one owner of a run directory: every path in it, its ``config.json``, and loading the
+teacher or the student it holds.
 
-Every file a stage writes goes through :func:`write_atomic` (a temporary file in the same
-folder, then a rename), so a kill at any moment leaves either the old file or the new one,
-never half of one. Only the primary process of a multi-host run writes
-(:mod:`pipelines.distributed`). Orbax checkpoints and the TFDS dataset have their own
-atomic commits (``pipelines/checkpoints.py``, ``pipelines/dataset.py``).
+A run directory (``--run-dir DIR``)::
+
+    DIR/config.json                  each stage's config + resolved env config, provenance
+    DIR/pipeline.json                ``dexdistill run``: each stage's wall-clock
+    DIR/teacher/                     checkpoints/, metrics.jsonl (+ tb/), eval.json
+    DIR/student/                     checkpoints/, metrics.jsonl (+ tb/), eval.json, episode.npz
+    DIR/dataset/                     the aggregated DAgger data (TFDS, array_record)
+    DIR/eval/<name>.json             ``dexdistill evaluate`` results
+    DIR/report/                      report.md, its plots and the episode video
+    DIR/export/                      ``dexdistill export``: the numpy student
+
+No other module spells one of these paths: they ask a :class:`RunDir`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
-import subprocess
-from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import jax
+import numpy as np
+
+from dexdistill import envs
+from dexdistill.envs import wrappers
+from dexdistill.envs.base import ArraySpec
 from dexdistill.envs.physics import backends as physics_lib
-from dexdistill.pipelines.io import config_io, distributed
+from dexdistill.envs.tasks import curriculum as cur_lib
+from dexdistill.pipelines import config_io
+from dexdistill.pipelines.configs import DistillStageConfig, TeacherStageConfig
+from dexdistill.pipelines.io import files, logs
+from dexdistill.pipelines.io.checkpoints import Checkpointer
+from dexdistill.student.networks import (
+    StudentNetworks,
+    make_networks as make_student_networks,
+    make_policy,
+)
+from dexdistill.teacher import normalize as norm_lib, ppo
+from dexdistill.teacher.networks import TeacherNetworks, make_networks as make_teacher_networks
+
+TEACHER_PLOT = "teacher_curve.png"
+DAGGER_PLOT = "dagger_curves.png"
+ROBUSTNESS_PLOT = "robustness.png"
+VIDEO_NAME = "episode.mp4"
+"""File names in ``DIR/report/`` beside ``report.md``."""
+
+Stage = Literal["teacher", "student"]
+"""The training stages' folders: ``teacher`` (PPO) and ``student`` (DAgger)."""
 
 
-def _version() -> str:
-    try:
-        return metadata.version("dexdistill")
-    except metadata.PackageNotFoundError:  # run from a checkout without installing
-        return "0.1.0"
+@dataclasses.dataclass(frozen=True)
+class RunDir:
+    """The paths of run directory ``root`` (nothing is created by asking for a path)."""
 
+    root: Path
 
-VERSION = _version()
-"""The package version (installed metadata; a plain checkout says ``0.1.0``)."""
+    def __init__(self, root: str | Path) -> None:
+        object.__setattr__(self, "root", Path(root))
 
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
 
-def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Writes ``path`` through ``write(tmp_path)``, then renames: no reader sees half a file.
-    Creates the folder; a no-op on the other processes of a multi-host run."""
-    if not distributed.is_primary():
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    @property
+    def pipeline_log(self) -> Path:
+        return self.root / "pipeline.json"
 
+    def stage(self, stage: Stage) -> Path:
+        return self.root / stage
 
-def write_text(path: str | Path, text: str) -> None:
-    """``text`` to ``path``, atomically (:func:`write_atomic`)."""
-    write_atomic(path, lambda tmp: tmp.write_text(text))
+    def checkpoints(self, stage: Stage) -> Path:
+        return self.stage(stage) / "checkpoints"
 
+    def metrics(self, stage: Stage) -> Path:
+        return self.stage(stage) / "metrics.jsonl"
 
-def write_json(path: str | Path, data: Any) -> None:
-    """``data`` as indented JSON to ``path``, atomically (:func:`write_atomic`)."""
-    write_text(path, json.dumps(data, indent=2))
+    def final_eval(self, stage: Stage) -> Path:
+        """The stage's final evaluation (the student's holds its teacher on the same episodes)."""
+        return self.stage(stage) / "eval.json"
 
+    @property
+    def episode(self) -> Path:
+        """The first episode of the student's final evaluation (physics per step)."""
+        return self.stage("student") / "episode.npz"
 
-def git_commit() -> str | None:
-    """The checkout's commit, if the code runs from a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-            timeout=5,
-        )
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
+    @property
+    def dataset(self) -> Path:
+        return self.root / "dataset"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / "eval"
+
+    def evaluation(self, name: str) -> Path:
+        """``dexdistill evaluate``'s result ``name`` (``<policy>_<randomization>...``)."""
+        return self.eval_dir / f"{name}.json"
+
+    def evaluations(self) -> list[Path]:
+        """Every ``dexdistill evaluate`` result, sorted by name."""
+        return sorted(self.eval_dir.glob("*.json")) if self.eval_dir.is_dir() else []
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def report(self) -> Path:
+        return self.report_dir / "report.md"
+
+    def report_file(self, name: str) -> Path:
+        """A file beside ``report.md`` (``TEACHER_PLOT``, ``VIDEO_NAME``, ...)."""
+        return self.report_dir / name
+
+    @property
+    def export_dir(self) -> Path:
+        return self.root / "export"
+
+    def read_config(self) -> dict[str, Any]:
+        """``config.json`` as a dict (``{}`` when absent); a one-line error names a broken file."""
+        if not self.config.exists():
+            return {}
+        try:
+            data = json.loads(self.config.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{self.config}: not valid JSON ({e.msg}, line {e.lineno})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{self.config}: expected a JSON object, got {type(data).__name__}")
+        return data
 
 
 def write_config(run_dir: Path, section: str, cfg: Any, resolved_env: Any, force: bool) -> None:
     """Records ``cfg`` under ``section`` of ``config.json`` with the resolved env config, the
     physics backend, the version and the commit; refuses a different ``cfg`` unless ``force``."""
-    path = run_dir / "config.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
+    rd = RunDir(run_dir)
+    data = rd.read_config()
     new = {"config": config_io.to_dict(cfg), "env_config": config_io.to_dict(resolved_env)}
     old = data.get(section)
     if old is not None and old != json.loads(json.dumps(new)) and not force:
         raise ValueError(
-            f"{path} was created with a different {section} config; use a new --run-dir or pass --force"
+            f"{rd.config} was created with a different {section} config; use a new --run-dir or pass --force"
         )
     data[section] = new
     backend = getattr(resolved_env, "backend", None)
     if backend is not None:  # "auto" is resolved where the stage runs (CPU: MuJoCo C)
         data.setdefault("physics_backend", {})[section] = physics_lib.resolve_backend(backend)
-    data["package_version"] = VERSION
-    data["git_commit"] = git_commit()
-    write_json(path, data)
+    data["package_version"] = files.VERSION
+    data["git_commit"] = files.git_commit()
+    files.write_json(rd.config, data)
+
+
+# --------------------------------------------------------------------------- the teacher
+
+
+@dataclasses.dataclass
+class LoadedTeacher:
+    """A teacher rebuilt from a run directory."""
+
+    env_name: str
+    env_config: Any
+    stage_config: TeacherStageConfig
+    nets: TeacherNetworks
+    params: Any
+    normalizer: norm_lib.RunningStats
+    level_reached: int = 0
+    """The goal level its training ended at (tasks with goal levels; see envs.curriculum)."""
+
+    def policy(self, deterministic: bool = False) -> Any:
+        """Pure ``policy(obs [B, ...], carry, key) -> (action, carry, extras)``; extras has mean/std."""
+        return ppo.policy_factory(self.nets, deterministic)((self.params, self.normalizer))
+
+    def initial_carry(self, batch: int) -> Any:
+        """The policy's carry at an episode start (``None`` for a feed-forward actor)."""
+        return self.nets.initial_carry(batch)
+
+
+def saved_level(env: Any, meta: dict[str, Any], metrics: Path) -> int:
+    """The level a saved teacher reached: its checkpoint's ``goal_level``, or for checkpoints
+    written before it was saved, the last ``curriculum/level`` in ``metrics.jsonl``."""
+    if cur_lib.config_of(env) is None:
+        return int(getattr(env, "start_level", 0))
+    if "goal_level" in meta:
+        return int(meta["goal_level"])
+    levels = [r["curriculum/level"] for r in logs.read_records(metrics) if "curriculum/level" in r]
+    return int(levels[-1]) if levels else 0
+
+
+def _latest(ckpt: Checkpointer, path: Path, what: str) -> None:
+    if ckpt.latest_step() is None:
+        raise FileNotFoundError(f"no {what} checkpoint in {path}")
+
+
+def load_teacher(run_dir: str | Path) -> LoadedTeacher:
+    """Rebuilds the teacher policy from ``run_dir`` alone (config.json + latest checkpoint)."""
+    rd = RunDir(run_dir)
+    section = rd.read_config().get("teacher")
+    if section is None:
+        raise FileNotFoundError(
+            f"no teacher in {rd.root}: run `dexdistill teacher --run-dir {rd.root}` first"
+        )
+    cfg = config_io.from_dict(TeacherStageConfig, section["config"])
+    env_cfg = config_io.from_dict(type(envs.default_config(cfg.env)), section["env_config"])
+    base = envs.make(cfg.env, env_cfg)
+    nets = make_teacher_networks(cfg.ppo.network, base.observation_spec, base.action_size)
+    ckpt = Checkpointer(rd.checkpoints("teacher"))
+    _latest(ckpt, rd.checkpoints("teacher"), "teacher")
+    train_env = wrappers.wrap_for_training(base, cfg.ppo.num_envs)
+    template = jax.eval_shape(lambda: ppo.init_state(train_env, nets, cfg.ppo))
+    template = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), template)
+    head = (template.params, template.opt_state, template.normalizer)
+    params, _, normalizer = ckpt.restore_leading(head)  # the policy alone, not the env state
+    reached = saved_level(base, ckpt.restore_meta(), rd.metrics("teacher"))
+    return LoadedTeacher(cfg.env, env_cfg, cfg, nets, params, normalizer, reached)
+
+
+# --------------------------------------------------------------------------- the student
+
+
+@dataclasses.dataclass
+class LoadedStudent:
+    """A student rebuilt from a run directory."""
+
+    env_name: str
+    env_config: Any
+    stage_config: DistillStageConfig
+    nets: StudentNetworks
+    params: Any
+
+    def policy(self, deterministic: bool = True) -> Any:
+        """Pure ``policy(obs [B, ...], carry, key) -> (action, carry, extras)``; extras: mean, std."""
+        return make_policy(self.nets, self.params, deterministic)
+
+    def initial_carry(self, batch: int) -> Any:
+        return self.nets.initial_carry(batch)
+
+
+def distill_section(run_dir: str | Path) -> tuple[dict[str, Any], DistillStageConfig]:
+    """``config.json`` and its distill stage's config; a one-line error if there is none."""
+    rd = RunDir(run_dir)
+    data = rd.read_config()
+    if "distill" not in data:
+        raise FileNotFoundError(
+            f"no student in {rd.root}: run `dexdistill distill --run-dir {rd.root}` first"
+        )
+    return data, config_io.from_dict(DistillStageConfig, data["distill"]["config"])
+
+
+def load_student(run_dir: str | Path) -> LoadedStudent:
+    """The student policy of ``run_dir`` (config.json + the latest checkpoint's ``policy``
+    item): no simulator is built and no teacher loaded. Checkpoints written before the
+    ``policy`` item existed are read through the whole DAgger state
+    (:func:`dexdistill.pipelines.stages.distill_setup.load_full`)."""
+    rd = RunDir(run_dir)
+    data, cfg = distill_section(rd.root)
+    ckpt = Checkpointer(rd.checkpoints("student"))
+    _latest(ckpt, rd.checkpoints("student"), "student")
+    spec = ckpt.restore_meta().get("policy")
+    if spec is None or not ckpt.has_item("policy"):
+        from dexdistill.pipelines.stages import distill_setup  # old checkpoints only
+
+        return distill_setup.load_full(rd.root)
+    env_name = data["teacher"]["config"]["env"]
+    env_cfg = config_io.from_dict(
+        type(envs.default_config(env_name)), data["distill"]["env_config"]
+    )
+    obs_spec = {k: ArraySpec(tuple(v["shape"]), v["dtype"]) for k, v in spec["obs_spec"].items()}
+    nets = make_student_networks(cfg.dagger.student, obs_spec, spec["action_size"])
+    template = jax.eval_shape(lambda: nets.init(jax.random.PRNGKey(0), obs_spec))
+    template = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), template)
+    params = ckpt.restore_item("policy", {"params": template})["params"]
+    return LoadedStudent(env_name, env_cfg, cfg, nets, params)

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import flax.linen as nn
 import jax
 import jax.numpy as jp
+
 from dexdistill.envs.base import STUDENT_KEYS, ArraySpec, check_keys
 from dexdistill.envs.common import checks
 from dexdistill.envs.common.layers import CELLS, memory_cell, mlp, reset_carry, zero_carry

@@ -31,6 +31,7 @@ from typing import Any, Literal
 import flax.linen as nn
 import jax
 import jax.numpy as jp
+
 from dexdistill.envs.base import ArraySpec, check_keys
 from dexdistill.envs.common import checks
 from dexdistill.envs.common.layers import MLP, memory_cell, reset_carry, zero_carry

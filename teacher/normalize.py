@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jp
-from dexdistill.envs.base import ArraySpec
 from flax import struct
+
+from dexdistill.envs.base import ArraySpec
 
 
 @struct.dataclass

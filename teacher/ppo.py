@@ -27,13 +27,14 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import optax
+from flax import struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
 from dexdistill.envs.base import Env, State, headline_metric
 from dexdistill.envs.common import checks
 from dexdistill.envs.tasks import curriculum as cur_lib
 from dexdistill.teacher import normalize as norm_lib
 from dexdistill.teacher.networks import NetworkConfig, TeacherNetworks, make_networks, make_policy
-from flax import struct
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 LrSchedule = Literal["constant", "linear", "kl_adaptive"]
 

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
+
 from dexdistill.pipelines import cli, presets
 from dexdistill.pipelines.experiments import ablate
 

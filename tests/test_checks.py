@@ -6,6 +6,7 @@ import dataclasses
 from typing import Literal
 
 import pytest
+
 from dexdistill.envs.common import checks
 
 

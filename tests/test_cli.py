@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+
 from dexdistill import envs
 from dexdistill.pipelines import cli
 from dexdistill.pipelines.io import runtime

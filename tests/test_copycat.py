@@ -7,10 +7,9 @@ import jax.numpy as jp
 import numpy as np
 import optax
 import pytest
+
 from dexdistill import envs
-from dexdistill.distill import buffer as buffer_lib
-from dexdistill.distill import diagnostics
-from dexdistill.distill import fit as fit_lib
+from dexdistill.distill import buffer as buffer_lib, diagnostics, fit as fit_lib
 from dexdistill.student.networks import StudentConfig, make_networks
 
 M, T = 64, 8

@@ -8,12 +8,14 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
+
 from dexdistill import envs
 from dexdistill.distill.dagger import DAggerConfig
 from dexdistill.envs import wrappers
 from dexdistill.envs.evaluation import evaluate as eval_lib
 from dexdistill.envs.tasks import curriculum, geometry
 from dexdistill.envs.tasks.trifinger_cube import CUBE_HALF_SIZE
+from dexdistill.pipelines import configs, rundir
 from dexdistill.teacher import ppo
 
 
@@ -257,11 +259,10 @@ def test_teacher_and_student_stages_report_goal_levels(tmp_path):
     final evaluation has every level and the level reached, the student trains there."""
     import json
 
-    from dexdistill.pipelines.stages import distill as distill_stage
-    from dexdistill.pipelines.stages import teacher as teacher_stage
+    from dexdistill.pipelines.stages import distill as distill_stage, teacher as teacher_stage
 
     run_dir = tmp_path / "run"
-    cfg = teacher_stage.TeacherStageConfig(
+    cfg = configs.TeacherStageConfig(
         env="trifinger_cube",
         env_overrides=(
             "curriculum.enabled=True",
@@ -286,11 +287,11 @@ def test_teacher_and_student_stages_report_goal_levels(tmp_path):
     assert result["levels"]["pose"]["headline"] == result["headline"]
     reached = result["curriculum"]["level"]
     assert reached == int(rows[-1]["curriculum/level"])
-    assert teacher_stage.load(run_dir).level_reached == reached
-    student_cfg = distill_stage.DistillStageConfig().env_config(cfg, reached)
+    assert rundir.load_teacher(run_dir).level_reached == reached
+    student_cfg = configs.DistillStageConfig().env_config(cfg, reached)
     assert student_cfg.goal_level == reached and not student_cfg.curriculum.enabled
     # a student trained at the floor level is also evaluated at the hardest, with its teacher
-    dcfg = distill_stage.DistillStageConfig(
+    dcfg = configs.DistillStageConfig(
         dagger=DAggerConfig(iterations=1, num_envs=8, unroll_length=4, capacity=64),
         eval_every=0,
         eval_episodes=4,
@@ -303,4 +304,4 @@ def test_teacher_and_student_stages_report_goal_levels(tmp_path):
     hardest = student["hardest_level"]
     for policy in ("student", "teacher"):
         assert {"headline", "success_rate", "position_success_mean"} <= set(hardest[policy])
-    assert distill_stage.load(run_dir).env_config.goal_level == 0
+    assert rundir.load_student(run_dir).env_config.goal_level == 0

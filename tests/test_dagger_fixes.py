@@ -14,10 +14,9 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
+
 from dexdistill import envs
-from dexdistill.distill import buffer as buffer_lib
-from dexdistill.distill import dagger
-from dexdistill.distill import fit as fit_lib
+from dexdistill.distill import buffer as buffer_lib, dagger, fit as fit_lib
 from dexdistill.envs import wrappers
 from dexdistill.envs.sim2real import randomize
 from dexdistill.envs.tasks.point_mass import expert
@@ -278,8 +277,7 @@ def test_observation_normalizer_starts_at_unit_std():
 def test_ppo_kl_estimate_is_never_negative():
     """Old log-probs above the new ones on average made the plain estimate negative."""
     from dexdistill.teacher import ppo
-    from dexdistill.teacher.networks import NetworkConfig
-    from dexdistill.teacher.networks import make_networks as teacher_networks
+    from dexdistill.teacher.networks import NetworkConfig, make_networks as teacher_networks
 
     base = envs.make("point_mass")
     spec = base.observation_spec

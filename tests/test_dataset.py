@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from dexdistill.pipelines.io import dataset as dataset_lib
 
 B, T, A = 3, 6, 2

@@ -6,19 +6,17 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
+
 from dexdistill import envs
-from dexdistill.distill import buffer as buffer_lib
-from dexdistill.distill import dagger
+from dexdistill.distill import buffer as buffer_lib, dagger
 from dexdistill.distill.fit import LOSSES, action_loss
 from dexdistill.distill.schedules import BetaSchedule, next_beta
 from dexdistill.envs import wrappers
 from dexdistill.envs.evaluation import evaluate as eval_lib
 from dexdistill.envs.tasks.point_mass import expert
 from dexdistill.pipelines import presets
-from dexdistill.student.networks import StudentConfig, make_networks
-from dexdistill.student.networks import make_policy as student_policy
-from dexdistill.teacher import normalize as norm_lib
-from dexdistill.teacher import ppo
+from dexdistill.student.networks import StudentConfig, make_networks, make_policy as student_policy
+from dexdistill.teacher import normalize as norm_lib, ppo
 from dexdistill.teacher.networks import make_policy as teacher_policy
 
 

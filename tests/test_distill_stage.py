@@ -15,14 +15,17 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+
 from dexdistill import envs
 from dexdistill.distill.dagger import DAggerConfig
-from dexdistill.pipelines import presets
-from dexdistill.pipelines import rundir as run_files
+from dexdistill.pipelines import configs, presets, rundir
 from dexdistill.pipelines.io import dataset as dataset_lib
 from dexdistill.pipelines.io.checkpoints import Checkpointer
-from dexdistill.pipelines.stages import distill as distill_stage
-from dexdistill.pipelines.stages import teacher as teacher_stage
+from dexdistill.pipelines.stages import (
+    distill as distill_stage,
+    distill_setup,
+    teacher as teacher_stage,
+)
 
 ITERATIONS = 4
 
@@ -32,7 +35,7 @@ def teacher_dir(tmp_path_factory) -> Path:
     """A run directory with a (briefly) trained point_mass teacher."""
     run_dir = tmp_path_factory.mktemp("teacher")
     preset = presets.get("tiny")
-    cfg = teacher_stage.TeacherStageConfig(
+    cfg = configs.TeacherStageConfig(
         env="point_mass",
         ppo=dataclasses.replace(preset.teacher.ppo, num_timesteps=64 * 10 * 40),
         eval_every=0,
@@ -49,7 +52,7 @@ def valve_teacher_dir(tmp_path_factory) -> Path:
     from dexdistill.teacher import ppo
 
     run_dir = tmp_path_factory.mktemp("valve_teacher")
-    cfg = teacher_stage.TeacherStageConfig(
+    cfg = configs.TeacherStageConfig(
         env="dclaw_valve",
         ppo=ppo.PPOConfig(
             num_timesteps=2 * 16 * 4, num_envs=16, unroll_length=4, num_minibatches=2, num_epochs=1
@@ -107,8 +110,8 @@ def _args(run_dir: Path) -> list[str]:
     ]
 
 
-def _config() -> distill_stage.DistillStageConfig:
-    return distill_stage.DistillStageConfig(
+def _config() -> configs.DistillStageConfig:
+    return configs.DistillStageConfig(
         dagger=dataclasses.replace(
             presets.get("tiny").distill.dagger, iterations=ITERATIONS, num_envs=16, unroll_length=20
         ),
@@ -141,7 +144,7 @@ def test_distill_stage_writes_dataset_checkpoints_metrics_and_loads(distilled_di
     meta = dataset_lib.episode_arrays(source[len(source) - 1])["episode_metadata"]
     assert meta["iteration"] == ITERATIONS - 1 and meta["task"] == "point_mass"
     # the student comes back from the run directory alone, as a pure policy
-    student = distill_stage.load(run_dir)
+    student = rundir.load_student(run_dir)
     ckpt = Checkpointer(run_dir / "student" / "checkpoints")
     assert ckpt.latest_step() == ITERATIONS
     obs = jax.jit(jax.vmap(student_env(run_dir).reset))(
@@ -156,7 +159,7 @@ def test_distill_stage_writes_dataset_checkpoints_metrics_and_loads(distilled_di
 
 def test_loading_a_student_builds_no_simulator_and_loads_no_teacher(distilled_dir):
     run_dir, _ = distilled_dir
-    full = distill_stage.load_full(run_dir)  # the old way: the whole DAgger setup
+    full = distill_setup.load_full(run_dir)  # the old way: the whole DAgger setup
 
     def forbidden(*args, **kwargs):
         raise AssertionError("load() built an env, the DAgger setup or loaded the teacher")
@@ -164,7 +167,7 @@ def test_loading_a_student_builds_no_simulator_and_loads_no_teacher(distilled_di
     with pytest.MonkeyPatch.context() as mp:
         for module, name in ((envs, "make"), (distill_stage, "build"), (teacher_stage, "load")):
             mp.setattr(module, name, forbidden)
-        student = distill_stage.load(run_dir)
+        student = rundir.load_student(run_dir)
     assert (student.env_name, student.env_config) == (full.env_name, full.env_config)
     assert student.nets.config == full.nets.config
     for x, y in zip(jax.tree.leaves(student.params), jax.tree.leaves(full.params), strict=True):
@@ -174,16 +177,16 @@ def test_loading_a_student_builds_no_simulator_and_loads_no_teacher(distilled_di
 def student_env(run_dir: Path):
     from dexdistill import envs
 
-    s = distill_stage.load(run_dir)
+    s = rundir.load_student(run_dir)
     return envs.make(s.env_name, s.env_config)
 
 
 def test_distill_refuses_a_different_config(teacher_dir, tmp_path):
     run_dir = _copy(teacher_dir, tmp_path / "run")
     cfg = _config()
-    setup = distill_stage.build(run_dir, cfg)
+    setup = distill_setup.build(run_dir, cfg)
     resolved = distill_stage._resolved(cfg, setup)
-    run_files.write_config(run_dir, "distill", resolved, setup.base.config, force=False)
+    rundir.write_config(run_dir, "distill", resolved, setup.base.config, force=False)
     other = dataclasses.replace(cfg, eval_episodes=8)
     with pytest.raises(ValueError, match="different distill config"):
         distill_stage.run(run_dir, other)
@@ -236,8 +239,8 @@ def test_killed_distillation_resumes_without_lost_or_duplicated_episodes(
         assert x["episode_metadata"] == y["episode_metadata"]
         for k in ("action", "teacher_action", "reward", "is_first", "is_last"):
             np.testing.assert_array_equal(x["steps"][k], y["steps"][k])
-    pa = distill_stage.load(full).params
-    pb = distill_stage.load(killed).params
+    pa = rundir.load_student(full).params
+    pb = rundir.load_student(killed).params
     for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     ev_a = json.loads((full / "student" / "eval.json").read_text())

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import pytest
 from conftest import BATCH, STEPS, TASKS, get_rollout
+
 from dexdistill import envs
 from dexdistill.envs.sim2real import randomize
 

@@ -10,15 +10,14 @@ import jax
 import mujoco
 import numpy as np
 import pytest
+
 from dexdistill import envs
 from dexdistill.envs.evaluation import sweeps as sweep_lib
-from dexdistill.envs.sim2real import conditions as cond_lib
-from dexdistill.envs.sim2real import randomize
+from dexdistill.envs.sim2real import conditions as cond_lib, randomize
 from dexdistill.envs.tasks import geometry
-from dexdistill.pipelines import presets
+from dexdistill.pipelines import configs, presets, rundir
 from dexdistill.pipelines.outputs import eval_table
-from dexdistill.pipelines.stages import evaluate as ev
-from dexdistill.pipelines.stages import teacher as teacher_stage
+from dexdistill.pipelines.stages import evaluate as ev, teacher as teacher_stage
 
 Cfg = ev.EvaluateConfig
 sample_params = jax.jit(randomize.sample_params, static_argnums=(1, 2))
@@ -29,7 +28,7 @@ DIMS = randomize.ParamDims(n_links=1, n_joints=2, n_actuators=2, n_proprio=2)
 def teacher_dir(tmp_path_factory) -> Path:
     """A run directory with a (briefly) trained point_mass teacher."""
     run_dir = tmp_path_factory.mktemp("eval_teacher")
-    cfg = teacher_stage.TeacherStageConfig(
+    cfg = configs.TeacherStageConfig(
         env="point_mass",
         ppo=dataclasses.replace(presets.get("tiny").teacher.ppo, num_timesteps=64 * 10 * 20),
         eval_every=0,
@@ -206,7 +205,7 @@ def test_none_randomization_is_evaluated_on_disabled_families(teacher_dir):
 
 def test_traced_sweep_equals_a_rebuilt_env(teacher_dir):
     """Feeding the value through one compiled evaluator gives the episodes of a rebuilt env."""
-    loaded = teacher_stage.load(teacher_dir)
+    loaded = rundir.load_teacher(teacher_dir)
     policy = ev._as_policy(loaded, "teacher")
     sweep, value = sweep_lib.SWEEPS["actuator_gain"], 0.5
     key = jax.random.PRNGKey(3)
@@ -237,7 +236,7 @@ def test_student_evaluation_reports_gap_and_action_error(teacher_dir, tmp_path):
 
     run_dir = tmp_path / "run"
     shutil.copytree(teacher_dir, run_dir)
-    dcfg = distill_stage.DistillStageConfig(
+    dcfg = configs.DistillStageConfig(
         dagger=dataclasses.replace(
             presets.get("tiny").distill.dagger, iterations=2, num_envs=16, unroll_length=20
         ),

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
+
 from dexdistill import envs
 from dexdistill.pipelines.outputs.export import export_student, measure_latency
 from dexdistill.student.inference import StudentPolicy

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
+
 from dexdistill import envs
 from dexdistill.envs import wrappers
 from dexdistill.envs.common import fastrand

@@ -12,6 +12,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jp
 import numpy as np
+
 from dexdistill.envs.physics import host_call
 
 ROOT = Path(__file__).resolve().parents[1]

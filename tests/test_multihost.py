@@ -14,8 +14,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 from conftest import TEST_ENV
-from dexdistill.pipelines.io import dataset as dataset_lib
-from dexdistill.pipelines.io import distributed
+
+from dexdistill.pipelines.io import dataset as dataset_lib, distributed
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "multihost_worker.py"

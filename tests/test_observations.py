@@ -9,9 +9,9 @@ import jax.numpy as jp
 import mujoco
 import numpy as np
 import pytest
+
 from dexdistill import envs
-from dexdistill.envs.sim2real import observations as obs_lib
-from dexdistill.envs.sim2real import randomize
+from dexdistill.envs.sim2real import observations as obs_lib, randomize
 from dexdistill.envs.tasks import geometry
 from dexdistill.envs.tasks.assets_trifinger import CUBE_HALF_SIZE, TRIFINGER_DEFAULT_QPOS
 

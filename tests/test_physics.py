@@ -22,9 +22,11 @@ import jax.numpy as jp
 import numpy as np
 import pytest
 from conftest import NO_FUSION_EMITTERS
+
 from dexdistill import envs
 from dexdistill.envs.physics import backends as physics
 from dexdistill.envs.sim2real import randomize
+from dexdistill.pipelines import configs
 
 MJX_TASKS = ("dclaw_valve", "trifinger_cube", "hand_cube")
 
@@ -202,7 +204,6 @@ def test_same_seed_same_trajectory_on_the_c_backend():
 
 def test_evaluate_backend_option_switches_the_simulator_and_names_the_output():
     from dexdistill.envs.sim2real import conditions
-    from dexdistill.pipelines.stages import evaluate as evaluate_stage
 
     cfg = envs.default_config("dclaw_valve")
     assert conditions.on_backend(cfg, "mjx").backend == "mjx"
@@ -210,7 +211,7 @@ def test_evaluate_backend_option_switches_the_simulator_and_names_the_output():
     pm = envs.default_config("point_mass")  # no physics engine: unchanged
     assert conditions.on_backend(pm, "mjx") is pm
     with pytest.raises(ValueError, match=r"backend='bullet': allowed values are"):
-        evaluate_stage.EvaluateConfig(backend="bullet").validate()
+        configs.EvaluateConfig(backend="bullet").validate()
 
 
 def test_raycast_point_cloud_on_the_c_backend_matches_mjx():

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from dexdistill.pipelines import cli
 
 SMALL = ["--preset", "smoke"]

@@ -14,7 +14,9 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
+
 from dexdistill import envs
+from dexdistill.pipelines.io import episodes
 from dexdistill.pipelines.outputs import render, report
 
 TASK = "point_mass"
@@ -261,7 +263,7 @@ def test_evaluator_records_its_first_episode_and_the_report_renders_it(
     from dexdistill.envs.evaluation import evaluate as eval_lib
 
     env = point_mass_env
-    record = lambda state: render.physics_fields(env, state)  # noqa: E731
+    record = lambda state: episodes.physics_fields(env, state)  # noqa: E731
     fn = eval_lib.make_evaluator(env, lambda p: _random_policy, 3, record=record)
     res = eval_lib.evaluate_chunks(fn, None, jax.random.PRNGKey(3), 5, 3)
     assert res["return"].shape == (5,) and "frames_mean" not in eval_lib.summarize(res)
@@ -272,8 +274,8 @@ def test_evaluator_records_its_first_episode_and_the_report_renders_it(
     np.testing.assert_allclose(rewards, res["return"][0], rtol=1e-5, atol=1e-5)
     assert float(frames[-1]["metrics"]["success"]) == res["success"][0]
     run = _make_run(tmp_path)
-    render.save_episode(run / "student" / "episode.npz", res["frames"], TASK, env.config)
-    loaded_env, loaded = render.load_episode(run / "student" / "episode.npz")
+    episodes.save_episode(run / "student" / "episode.npz", res["frames"], TASK, env.config)
+    loaded_env, loaded = episodes.load_episode(run / "student" / "episode.npz")
     assert loaded_env.config == env.config
     jax.tree.map(np.testing.assert_array_equal, loaded, jax.device_get(res["frames"]))
     text = report.write_report(run, video=True).read_text()  # no policy: the recording

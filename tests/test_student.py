@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
+
 from dexdistill import envs
 from dexdistill.student.networks import StudentConfig, make_networks, make_policy
 

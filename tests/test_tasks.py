@@ -7,6 +7,7 @@ import jax.numpy as jp
 import numpy as np
 import pytest
 from conftest import get_rollout
+
 from dexdistill.envs.tasks import geometry
 
 

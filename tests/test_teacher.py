@@ -16,14 +16,14 @@ import jax
 import jax.numpy as jp
 import numpy as np
 import pytest
+
 from dexdistill import envs
 from dexdistill.envs import wrappers
 from dexdistill.envs.evaluation import evaluate as eval_lib
 from dexdistill.pipelines import presets
 from dexdistill.pipelines.io.checkpoints import Checkpointer
 from dexdistill.pipelines.stages.teacher import progress_items
-from dexdistill.teacher import normalize as norm_lib
-from dexdistill.teacher import ppo
+from dexdistill.teacher import normalize as norm_lib, ppo
 from dexdistill.teacher.networks import NetworkConfig, make_networks, make_policy
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jp
 import numpy as np
+
 from dexdistill import envs
 from dexdistill.envs import wrappers
 

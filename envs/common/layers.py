@@ -25,6 +25,7 @@ from typing import Any, Literal
 import flax.linen as nn
 import jax
 import jax.numpy as jp
+
 from dexdistill.envs.common import checks
 
 Cell = Literal["gru", "lstm"]

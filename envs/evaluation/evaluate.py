@@ -15,6 +15,7 @@ from typing import Any
 import jax
 import jax.numpy as jp
 import numpy as np
+
 from dexdistill.envs.base import Env, State
 
 PolicyFactory = Callable[[Any], Callable]

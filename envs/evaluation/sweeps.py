@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import jax
 import numpy as np
+
 from dexdistill.envs import registry
 from dexdistill.envs.base import with_randomization
 from dexdistill.envs.evaluation import evaluate as eval_lib

@@ -44,13 +44,13 @@ import jax
 import jax.numpy as jp
 import mujoco
 import numpy as np
+from flax import struct
+from mujoco import mjx, rollout as mj_rollout
+
 from dexdistill.envs.common import checks
 from dexdistill.envs.physics import host_call
 from dexdistill.envs.sim2real import randomize
 from dexdistill.envs.tasks import geometry
-from flax import struct
-from mujoco import mjx
-from mujoco import rollout as mj_rollout
 
 Backend = Literal["auto", "mjx", "mujoco"]
 """``physics.backend`` values: ``auto`` picks ``mujoco`` on a CPU and ``mjx`` elsewhere."""

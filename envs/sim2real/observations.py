@@ -13,10 +13,11 @@ import jax
 import jax.numpy as jp
 import mujoco
 import numpy as np
+from mujoco import mjx
+
 from dexdistill.envs.common import checks, fastrand
 from dexdistill.envs.sim2real.randomize import ObservationNoise, UnmodeledEffects
 from dexdistill.envs.tasks import geometry
-from mujoco import mjx
 
 PointCloudSource = Literal["surface", "raycast", "none"]
 

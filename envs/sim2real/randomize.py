@@ -26,6 +26,7 @@ from typing import Any
 import jax
 import jax.numpy as jp
 import numpy as np
+
 from dexdistill.envs.common import checks, fastrand
 from dexdistill.envs.tasks import geometry
 

@@ -29,6 +29,7 @@ import math
 from typing import Literal
 
 import numpy as np
+
 from dexdistill.envs.common import checks
 from dexdistill.envs.tasks.geometry import OBJECT_SHAPES, object_half_extents
 

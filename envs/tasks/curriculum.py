@@ -19,8 +19,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jp
-from dexdistill.envs.common import checks
 from flax import struct
+
+from dexdistill.envs.common import checks
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,10 +18,11 @@ from typing import Any
 import jax
 import jax.numpy as jp
 import numpy as np
+from mujoco import mjx
+
 from dexdistill.envs.common import checks
 from dexdistill.envs.tasks import geometry
 from dexdistill.envs.tasks.mjx_task import ManipulationConfig, MjxTask
-from mujoco import mjx
 
 FINGER_ANGLES_DEG = (0.0, 120.0, 240.0)
 SPOKE_LENGTHS = (0.085, 0.065, 0.065)

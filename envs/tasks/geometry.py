@@ -7,6 +7,7 @@ from typing import Literal
 import jax
 import jax.numpy as jp
 import numpy as np
+
 from dexdistill.envs.common import checks
 
 

@@ -28,6 +28,8 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jp
 import numpy as np
+from mujoco import mjx
+
 from dexdistill.envs.common import checks, fastrand
 from dexdistill.envs.sim2real.observations import PointCloudConfig
 from dexdistill.envs.tasks import curriculum, geometry
@@ -38,7 +40,6 @@ from dexdistill.envs.tasks.assets_hand import (
     object_rest_pos,
 )
 from dexdistill.envs.tasks.mjx_task import ActionMode, ManipulationConfig, MjxTask
-from mujoco import mjx
 
 CUBE_HALF_SIZE = 0.03
 GoalMode = Literal["full", "yaw"]

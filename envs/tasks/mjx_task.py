@@ -15,15 +15,15 @@ import jax
 import jax.numpy as jp
 import mujoco
 import numpy as np
+from mujoco import mjx
+
 from dexdistill.envs.base import ArraySpec, State, spec_of
 from dexdistill.envs.common import checks, fastrand
 from dexdistill.envs.physics import backends as physics_lib
-from dexdistill.envs.sim2real import observations as obs_lib
-from dexdistill.envs.sim2real import randomize
+from dexdistill.envs.sim2real import observations as obs_lib, randomize
 from dexdistill.envs.sim2real.observations import PointCloudConfig
 from dexdistill.envs.sim2real.randomize import RandomizationConfig
 from dexdistill.envs.tasks import curriculum
-from mujoco import mjx
 
 Impl = Literal["jax", "warp"]
 """MJX implementations: ``jax`` (any device) or ``warp`` (NVIDIA GPUs)."""

@@ -17,10 +17,10 @@ from typing import Any
 import jax
 import jax.numpy as jp
 import numpy as np
+
 from dexdistill.envs.base import ArraySpec, State, spec_of
 from dexdistill.envs.common import checks, fastrand
-from dexdistill.envs.sim2real import observations as obs_lib
-from dexdistill.envs.sim2real import randomize
+from dexdistill.envs.sim2real import observations as obs_lib, randomize
 from dexdistill.envs.sim2real.observations import PointCloudConfig
 from dexdistill.envs.sim2real.randomize import PhysicsRandomization, RandomizationConfig
 from dexdistill.envs.tasks.mjx_task import privileged_layout

@@ -23,6 +23,8 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jp
 import numpy as np
+from mujoco import mjx
+
 from dexdistill.envs.common import checks
 from dexdistill.envs.sim2real.observations import PointCloudConfig
 from dexdistill.envs.tasks import curriculum, geometry
@@ -35,7 +37,6 @@ from dexdistill.envs.tasks.assets_trifinger import (
     build_trifinger_mjcf,
 )
 from dexdistill.envs.tasks.mjx_task import ManipulationConfig, MjxTask
-from mujoco import mjx
 
 RewardRepresentation = Literal["keypoints", "pose"]
 GoalOrientation = Literal["full", "yaw", "none"]

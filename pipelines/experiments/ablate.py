@@ -24,18 +24,14 @@ from typing import Any, Literal
 
 import numpy as np
 import tyro
+
 from dexdistill import envs
 from dexdistill.envs.common import checks
-from dexdistill.pipelines import presets
-from dexdistill.pipelines import rundir as run_files
-from dexdistill.pipelines.io import config_io
+from dexdistill.pipelines import config_io, configs, presets, rundir
+from dexdistill.pipelines.io import files
 from dexdistill.pipelines.stages import (
     distill as distill_stage,
-)
-from dexdistill.pipelines.stages import (
     evaluate as evaluate_stage,
-)
-from dexdistill.pipelines.stages import (
     teacher as teacher_stage,
 )
 
@@ -229,19 +225,20 @@ def run_arm(cfg: AblateConfig, arm: Arm, seed: int) -> dict[str, Any]:
     t_dir = _teacher_dir(out, teacher_cfg)
     teacher_stage.run(t_dir, teacher_cfg)
     run_dir = out / "runs" / cfg.name / arm.name / f"seed{seed}"
-    if not (run_dir / "teacher").exists():
+    rd, shared = rundir.RunDir(run_dir), rundir.RunDir(t_dir)
+    if not rd.stage("teacher").exists():
         run_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(t_dir / "teacher", run_dir / "teacher", dirs_exist_ok=True)
-        shutil.copy(t_dir / "config.json", run_dir / "config.json")
+        shutil.copytree(shared.stage("teacher"), rd.stage("teacher"), dirs_exist_ok=True)
+        shutil.copy(shared.config, rd.config)
     if arm.evaluate == "student":
         distill_stage.run(run_dir, distill_cfg)
     row: dict[str, Any] = {"arm": arm.name, "seed": seed}
     for condition in CONDITIONS:
         episodes = cfg.episodes or distill_cfg.final_eval_episodes
-        ecfg = evaluate_stage.EvaluateConfig(
+        ecfg = configs.EvaluateConfig(
             policy=arm.evaluate, randomization=condition, episodes=episodes
         )
-        path = run_dir / "eval" / f"{arm.evaluate}_{condition}.json"
+        path = rd.evaluation(evaluate_stage.output_name(ecfg))
         result = (
             json.loads(path.read_text()) if path.exists() else evaluate_stage.run(run_dir, ecfg)
         )
@@ -254,7 +251,7 @@ def run_arm(cfg: AblateConfig, arm: Arm, seed: int) -> dict[str, Any]:
         if "teacher_success_rate" in result:  # a student, with its teacher on the same episodes
             row[f"{condition}_teacher_success"] = result["teacher_success_rate"]
             row[f"{condition}_action_error"] = result["action_error"]
-    final = run_dir / "student" / "eval.json"
+    final = rd.final_eval("student")
     if arm.evaluate == "student" and final.exists():  # training randomization
         train = json.loads(final.read_text())
         row["train_success"] = train["success_rate"]
@@ -276,7 +273,7 @@ def run(cfg: AblateConfig) -> dict[str, Any]:
     metric = "consecutive" if any("heldout_consecutive" in r for r in rows) else "success"
     write_csv(out / f"{cfg.name}.csv", rows)
     table = to_markdown(cfg, [a.name for a in arm_list], rows, metric)
-    run_files.write_text(out / f"{cfg.name}.md", table)
+    files.write_text(out / f"{cfg.name}.md", table)
     plot(out / f"{cfg.name}.png", cfg, [a.name for a in arm_list], rows, metric)
     return {"rows": rows, "table": table}
 
@@ -291,7 +288,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
             writer.writeheader()
             writer.writerows(rows)
 
-    run_files.write_atomic(path, write)
+    files.write_atomic(path, write)
 
 
 def _stats(values: list[float]) -> tuple[str, str, str]:
@@ -389,5 +386,5 @@ def plot(
     ax.set_title(f"{cfg.name} ({cfg.task}, {cfg.seeds} seed(s))")
     ax.legend()
     fig.tight_layout()
-    run_files.write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    files.write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)

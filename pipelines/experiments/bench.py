@@ -28,13 +28,14 @@ import jax
 import jax.numpy as jp
 import mujoco
 import numpy as np
+from mujoco import rollout
+
 from dexdistill import envs
 from dexdistill.envs import wrappers
 from dexdistill.envs.common import checks
 from dexdistill.envs.physics import backends as physics
 from dexdistill.envs.tasks.mjx_task import Impl, MjxTask
-from dexdistill.pipelines import rundir as run_files
-from mujoco import rollout
+from dexdistill.pipelines.io import files
 
 MeasuredBackend = Literal["mujoco", "mjx"]
 """The physics backends ``bench envs`` measures (``auto`` is one of them)."""
@@ -277,8 +278,8 @@ def machine() -> dict[str, Any]:
 def write_results(results: dict[str, Any], out: str, markdown: str) -> None:
     """Writes ``out`` (JSON) and the markdown table next to it (``.md``)."""
     path = Path(out)  # atomic: a kill between batches leaves the last complete files
-    run_files.write_json(path, results)
-    run_files.write_text(path.with_suffix(".md"), markdown)
+    files.write_json(path, results)
+    files.write_text(path.with_suffix(".md"), markdown)
 
 
 def run(cfg: BenchEnvsConfig) -> dict[str, Any]:

@@ -21,19 +21,20 @@ from typing import Any
 
 import jax
 import jax.numpy as jp
+
 from dexdistill import envs
-from dexdistill.distill import buffer as buffer_lib
-from dexdistill.distill import dagger
+from dexdistill.distill import buffer as buffer_lib, dagger
 from dexdistill.envs import wrappers
 from dexdistill.envs.common import checks
 from dexdistill.pipelines import presets
+from dexdistill.pipelines.configs import RunConfig, StudentKind
 from dexdistill.pipelines.experiments.bench import machine, timed, validate_common, write_results
-from dexdistill.pipelines.stages.distill import StudentKind
-from dexdistill.pipelines.stages.run import RunConfig
 from dexdistill.student.networks import make_networks, make_policy
 from dexdistill.teacher import normalize as norm_lib
-from dexdistill.teacher.networks import make_networks as teacher_networks
-from dexdistill.teacher.networks import make_policy as teacher_policy
+from dexdistill.teacher.networks import (
+    make_networks as teacher_networks,
+    make_policy as teacher_policy,
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dexdistill.pipelines import rundir as run_files
-from dexdistill.pipelines.io import distributed
 from tqdm import tqdm
+
+from dexdistill.pipelines.io import distributed, files
 
 
 def _clean(v: Any) -> Any:
@@ -62,7 +62,7 @@ class MetricsLog:
         if not self.writes or not self.path.exists():
             return []
         keep = [r for r in self.read() if r[self.step_key] <= step]
-        run_files.write_text(self.path, "".join(json.dumps(r) + "\n" for r in keep))
+        files.write_text(self.path, "".join(json.dumps(r) + "\n" for r in keep))
         return keep
 
     def write(self, record: dict[str, Any]) -> None:

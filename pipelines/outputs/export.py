@@ -27,10 +27,11 @@ from typing import Any
 
 import jax
 import numpy as np
+
 from dexdistill.envs.base import ArraySpec
 from dexdistill.envs.common import checks
-from dexdistill.pipelines import rundir as run_files
-from dexdistill.pipelines.io.config_io import to_dict
+from dexdistill.pipelines.config_io import to_dict
+from dexdistill.pipelines.io import files
 from dexdistill.student import inference
 from dexdistill.student.inference import (
     CONFIG_FILE,
@@ -106,7 +107,7 @@ def export_student(
         "action_size": int(action_size),
         "params": {"file": PARAMS_FILE, "arrays": len(flat)},
         "meta": json.loads(json.dumps(dict(meta or {}), default=_jsonable)),
-        "exporter": {"dexdistill": run_files.VERSION, "numpy": np.__version__},
+        "exporter": {"dexdistill": files.VERSION, "numpy": np.__version__},
     }
     # builds the numpy policy first: a config/params mismatch fails before anything is written
     policy = StudentPolicy(doc["student"], flat, spec, action_size)
@@ -114,9 +115,9 @@ def export_student(
     doc["encoding_size"] = policy.encoding_size
 
     out.mkdir(parents=True, exist_ok=True)
-    run_files.write_atomic(out / PARAMS_FILE, lambda p: _save_npz(p, flat))
+    files.write_atomic(out / PARAMS_FILE, lambda p: _save_npz(p, flat))
     source = Path(inference.__file__)
-    run_files.write_atomic(out / MODULE_FILE, lambda p: shutil.copyfile(source, p))
+    files.write_atomic(out / MODULE_FILE, lambda p: shutil.copyfile(source, p))
     _write_json(out / CONFIG_FILE, doc)
 
     loaded = StudentPolicy.load(out)  # the artifact as a robot would read it
@@ -124,7 +125,7 @@ def export_student(
     if measure:
         doc["latency"] = measure_latency(loaded, batch=1)
         _write_json(out / CONFIG_FILE, doc)
-    run_files.write_atomic(out / README_FILE, lambda p: p.write_text(readme(doc)))
+    files.write_atomic(out / README_FILE, lambda p: p.write_text(readme(doc)))
     return out
 
 
@@ -134,7 +135,7 @@ def _save_npz(path: Path, flat: dict[str, np.ndarray]) -> None:
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    run_files.write_atomic(path, lambda p: p.write_text(json.dumps(doc, indent=2) + "\n"))
+    files.write_atomic(path, lambda p: p.write_text(json.dumps(doc, indent=2) + "\n"))
 
 
 def _smoke_test(policy: StudentPolicy, loaded: StudentPolicy) -> None:

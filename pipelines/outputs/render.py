@@ -15,7 +15,6 @@ calls it) and GIF otherwise. Every frame carries a small step/time label.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -25,10 +24,10 @@ from typing import Any
 import jax
 import jax.numpy as jp
 import numpy as np
-from dexdistill.envs.base import Env, State
+
+from dexdistill.envs.base import Env
 from dexdistill.envs.common import checks
-from dexdistill.pipelines import rundir as run_files
-from dexdistill.pipelines.io import config_io
+from dexdistill.pipelines.io import episodes
 
 Frame = dict[str, Any]
 """Host data of one rendered step: ``step``, ``reward``, ``done``, ``metrics`` and the
@@ -49,34 +48,6 @@ def _is_mjx(env: Env) -> bool:
     return getattr(env, "mj_model", None) is not None
 
 
-def physics_fields(env: Env, state: State) -> dict[str, Any]:
-    """The small part of ``state`` needed to draw it (not the whole ``mjx.Data``).
-
-    Works on a batched state too (every leaf keeps its batch axis), so it can be the
-    ``record`` of :func:`envs.evaluate.make_evaluator`.
-    """
-    if _is_mjx(env):
-        d = state.data
-        fields = {
-            "qpos": d.qpos,
-            "qvel": d.qvel,
-            "mocap_pos": d.mocap_pos,
-            "mocap_quat": d.mocap_quat,
-        }
-    else:
-        fields = {"pos": state.data["pos"], "vel": state.data["vel"], "goal": state.info["goal"]}
-    scale = state.info.get("params", {}).get("object_scale")
-    if scale is not None:
-        fields["object_scale"] = scale
-    return {
-        **fields,
-        "step": state.info["step"],
-        "reward": state.reward,
-        "done": state.done,
-        "metrics": state.metrics,
-    }
-
-
 def _make_rollout(env: Env, policy: Policy, initial_carry: Callable[[int], Any], steps: int):
     """Jitted ``rollout(key) -> (first fields, per-step fields [T], alive [T])``."""
 
@@ -91,12 +62,12 @@ def _make_rollout(env: Env, policy: Policy, initial_carry: Callable[[int], Any],
             nxt = env.step(state, action[0])
             # Hold the final state once the episode has ended (no auto-reset here).
             nxt = jax.tree.map(lambda a, b: jp.where(alive, b, a), state, nxt)
-            out = (physics_fields(env, nxt), alive)
+            out = (episodes.physics_fields(env, nxt), alive)
             return (nxt, pcarry, alive & (nxt.done == 0)), out
 
         carry0 = (state0, initial_carry(1), jp.array(True))
         _, (traj, alive) = jax.lax.scan(body, carry0, jax.random.split(k_act, steps))
-        return physics_fields(env, state0), traj, alive
+        return episodes.physics_fields(env, state0), traj, alive
 
     return jax.jit(rollout)
 
@@ -130,54 +101,12 @@ def rollout_frames(
 
 def recorded_frames(record: dict[str, Any]) -> list[Frame]:
     """Host frames of an evaluator's recorded episode (``{"first", "steps", "alive"}``, see
-    :func:`envs.evaluate.make_evaluator` with ``record=physics_fields``)."""
+    :func:`envs.evaluate.make_evaluator` with ``record=episodes.physics_fields``)."""
     taken = int(np.sum(record["alive"]))
     steps = record["steps"]
     return [record["first"]] + [
         jax.tree.map(lambda x, t=t: np.asarray(x[t]), steps) for t in range(taken)
     ]
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}/"))
-        else:
-            out[f"{prefix}{k}"] = np.asarray(v)
-    return out
-
-
-def save_episode(path: str | Path, record: dict[str, Any], task: str, env_config: Any) -> None:
-    """Writes a recorded episode and the env it ran in (task, config) to one ``.npz``
-    (the primary process only)."""
-    env = json.dumps({"task": task, "config": config_io.to_dict(env_config)})
-
-    def write(tmp: Path) -> None:
-        with tmp.open("wb") as f:  # a file object: numpy adds no ``.npz`` to the name
-            np.savez_compressed(f, __env__=np.asarray(env), **_flatten(record))
-
-    run_files.write_atomic(path, write)
-
-
-def load_episode(path: str | Path) -> tuple[Env, dict[str, Any]]:
-    """``(env, record)`` from :func:`save_episode`'s file."""
-    from dexdistill import envs
-    from dexdistill.pipelines.io import config_io
-
-    record: dict[str, Any] = {}
-    with np.load(path) as data:
-        meta = json.loads(str(data["__env__"]))
-        for name in data.files:
-            if name == "__env__":
-                continue
-            *parents, leaf = name.split("/")
-            node = record
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[leaf] = data[name]
-    cls = type(envs.default_config(meta["task"]))
-    return envs.make(meta["task"], config_io.from_dict(cls, meta["config"])), record
 
 
 def render_recorded(
@@ -188,8 +117,8 @@ def render_recorded(
     camera: str | int | None = None,
     fps: float | None = None,
 ) -> Path:
-    """Renders the episode :func:`save_episode` wrote to ``out`` (MP4, or GIF without ffmpeg)."""
-    env, record = load_episode(path)
+    """Renders the episode :func:`~dexdistill.pipelines.io.episodes.save_episode` wrote to ``out`` (MP4, or GIF without ffmpeg)."""
+    env, record = episodes.load_episode(path)
     images = render_frames(env, recorded_frames(record), width, height, camera)
     return write_video(out, images, fps if fps is not None else 1.0 / env.dt)
 

@@ -24,76 +24,21 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import jax
 import jax.numpy as jp
 import numpy as np
+
 from dexdistill import envs
 from dexdistill.envs.base import headline_metric
-from dexdistill.envs.common import checks
-from dexdistill.envs.evaluation import evaluate as eval_lib
-from dexdistill.envs.evaluation import sweeps as sweep_lib
+from dexdistill.envs.evaluation import evaluate as eval_lib, sweeps as sweep_lib
 from dexdistill.envs.sim2real import conditions as cond_lib
 from dexdistill.envs.tasks import curriculum as cur_lib
-from dexdistill.pipelines import rundir as run_files
-from dexdistill.pipelines.io import config_io
+from dexdistill.pipelines import config_io, rundir
+from dexdistill.pipelines.configs import EvaluateConfig
+from dexdistill.pipelines.io import files
 from dexdistill.pipelines.outputs import eval_table
-from dexdistill.pipelines.stages import distill as distill_stage
-from dexdistill.pipelines.stages import teacher as teacher_stage
-
-Policy = Literal["teacher", "student"]
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluateConfig:
-    """Options of ``dexdistill evaluate``."""
-
-    policy: Policy = "student"
-    """Which policy of the run directory to evaluate. A student is also compared with its
-    teacher on the same episodes (success gap, action error on the student's states)."""
-    episodes: int = 256
-    """Fresh episodes of the main evaluation."""
-    randomization: cond_lib.Randomization = "train"
-    """``train``: as in training; ``none``: all randomization off; ``heldout``: ranges
-    widened beyond training; ``reality``: held-out plus a perturbed simulator
-    (``envs.conditions``)."""
-    sweeps: tuple[str, ...] = ()
-    """Robustness sweeps to run (``all``: every sweep valid for the task), e.g.
-    ``object_mass friction``; ``envs.sweeps.list_sweeps(task)`` lists them."""
-    sweep_points: int = 5
-    """Values per continuous sweep, from inside to well outside the training range
-    (``action_delay`` uses the distinct integers among them; ``object_shape`` its 3 shapes)."""
-    sweep_episodes: int = 64
-    """Episodes per sweep value."""
-    seed: int = 0
-    """Seed of the evaluation episodes (the same episodes for the student and its teacher)."""
-    env_overrides: tuple[str, ...] = ()
-    """Task config changes for this evaluation as ``KEY=VALUE`` (dotted keys), applied to the
-    trained config, e.g. ``goal_mode='full'`` to score a yaw-trained hand on SO(3) goals.
-    The result file name ends in ``_`` + the overrides."""
-    backend: cond_lib.Backend = "trained"
-    """Physics to evaluate on: ``trained`` (the run's own ``backend``), or the other
-    simulator for a sim-to-sim check: ``mujoco`` (MuJoCo C) or ``mjx``. The result is
-    written to ``eval/<policy>_<randomization>_<backend>.json``."""
-
-    def validate(self) -> None:
-        """Raises a one-line ``ValueError`` naming the first invalid field."""
-        checks.check_types(self)
-        for name, least in (("episodes", 1), ("sweep_points", 2), ("sweep_episodes", 1)):
-            checks.require(name, getattr(self, name), ge=least)
-        checks.require("seed", self.seed, ge=0)
-        if not isinstance(self.sweeps, tuple) or not all(isinstance(s, str) for s in self.sweeps):
-            raise ValueError(f"sweeps={self.sweeps!r}: expected a tuple of sweep names")
-        known = [*sweep_lib.SWEEPS, "all"]
-        for name in self.sweeps:
-            if name not in known:
-                raise ValueError(f"sweeps: unknown sweep {name!r}; known sweeps: {known}")
-            if self.sweeps.count(name) > 1:
-                raise ValueError(f"sweeps={self.sweeps!r}: {name!r} is given twice")
-        if "all" in self.sweeps and len(self.sweeps) > 1:
-            raise ValueError(f"sweeps={self.sweeps!r}: 'all' must be given alone")
-
 
 # --------------------------------------------------------------------------- evaluators
 
@@ -161,9 +106,9 @@ def _evaluate(
 def _load(run_dir: Path, policy: str) -> tuple[Any, Any]:
     """(loaded policy, loaded teacher or None); FileNotFoundError names the command to run."""
     if policy == "teacher":
-        return teacher_stage.load(run_dir), None
-    student = distill_stage.load(run_dir)
-    return student, teacher_stage.load(run_dir)
+        return rundir.load_teacher(run_dir), None
+    student = rundir.load_student(run_dir)
+    return student, rundir.load_teacher(run_dir)
 
 
 def _run_sweep(
@@ -275,7 +220,7 @@ def run(run_dir: str | Path, cfg: EvaluateConfig, verbose: bool = True) -> dict[
     result["eval_s"] = time.perf_counter() - t_start
     result["config"] = config_io.to_dict(cfg)
     result["randomization_config"] = config_io.to_dict(env_config.randomization)
-    out = run_dir / "eval" / f"{output_name(cfg)}.json"
-    run_files.write_json(out, result)
+    out = rundir.RunDir(run_dir).evaluation(output_name(cfg))
+    files.write_json(out, result)
     say(eval_table.format_table(result))
     return result

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dexdistill.pipelines import rundir
 from dexdistill.pipelines.io import distributed
 from dexdistill.pipelines.io.checkpoints import Checkpointer
 from dexdistill.pipelines.io.logs import MetricsLog, Progress
@@ -71,9 +72,10 @@ def resume(
     kept = log.truncate_after(int(meta["iteration"]))
     if "record" in meta and (not kept or kept[-1][log.step_key] < meta["iteration"]):
         log.write(meta["record"])  # killed after the checkpoint, before its log line
-    if meta.get("finished") and (stage_dir / "eval.json").exists():
+    final = rundir.RunDir(stage_dir.parent).final_eval(stage_dir.name)
+    if meta.get("finished") and final.exists():
         print(f"{name}: already finished at iteration {meta['iteration']}; nothing to do")
-        return state, meta, json.loads((stage_dir / "eval.json").read_text())
+        return state, meta, json.loads(final.read_text())
     print(f"{name}: resuming from iteration {meta['iteration']}")
     return state, meta, None
 

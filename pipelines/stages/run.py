@@ -15,39 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from dexdistill import envs
-from dexdistill.pipelines import rundir as run_files
+from dexdistill.pipelines import rundir
+from dexdistill.pipelines.configs import RunConfig
+from dexdistill.pipelines.io import files
 from dexdistill.pipelines.outputs import report
 from dexdistill.pipelines.stages import (
     distill as distill_stage,
-)
-from dexdistill.pipelines.stages import (
     evaluate as evaluate_stage,
-)
-from dexdistill.pipelines.stages import (
     teacher as teacher_stage,
 )
-from dexdistill.pipelines.stages.distill import DistillStageConfig
-from dexdistill.pipelines.stages.evaluate import EvaluateConfig
-from dexdistill.pipelines.stages.teacher import TeacherStageConfig
 
 STAGES = ("teacher", "distill", "evaluate", "report")
-
-
-@dataclasses.dataclass(frozen=True)
-class RunConfig:
-    """Options of ``dexdistill run``: one section per stage (``--teacher.ppo.num-timesteps``...)."""
-
-    teacher: TeacherStageConfig = TeacherStageConfig()
-    distill: DistillStageConfig = DistillStageConfig()
-    evaluate: EvaluateConfig = EvaluateConfig()
-    """Evaluation of both policies (``policy`` is set per policy)."""
-    video: bool = True
-    """Render a student episode into the report (needs OpenGL: ``MUJOCO_GL=egl``)."""
-
-    def validate(self) -> None:
-        self.teacher.validate()
-        self.distill.validate()
-        self.evaluate.validate()
 
 
 def _timed(log: dict[str, Any], name: str, fn: Any) -> Any:
@@ -58,7 +36,7 @@ def _timed(log: dict[str, Any], name: str, fn: Any) -> Any:
 
 
 def _write_log(run_dir: Path, log: dict[str, Any]) -> None:
-    run_files.write_json(run_dir / "pipeline.json", log)
+    files.write_json(rundir.RunDir(run_dir).pipeline_log, log)
 
 
 def run(run_dir: str | Path, cfg: RunConfig, force: bool = False) -> dict[str, Any]:
@@ -81,7 +59,7 @@ def run(run_dir: str | Path, cfg: RunConfig, force: bool = False) -> dict[str, A
             return
         for policy in ("teacher", "student"):
             ecfg = dataclasses.replace(cfg.evaluate, policy=policy)
-            out = run_dir / "eval" / f"{policy}_{ecfg.randomization}.json"
+            out = rundir.RunDir(run_dir).evaluation(evaluate_stage.output_name(ecfg))
             if not out.exists():
                 evaluate_stage.run(run_dir, ecfg)
 
@@ -102,10 +80,10 @@ def run(run_dir: str | Path, cfg: RunConfig, force: bool = False) -> dict[str, A
 def student_video_policy(run_dir: str | Path) -> tuple[Any, Any, Any] | None:
     """``(env, policy, initial_carry)`` of the run's student for the report video; None when
     there is no student, or when the report will render its recorded evaluation episode."""
-    student = Path(run_dir) / "student"
-    if not (student / "checkpoints").exists() or (student / "episode.npz").exists():
+    rd = rundir.RunDir(run_dir)
+    if not rd.checkpoints("student").exists() or rd.episode.exists():
         return None
-    loaded = distill_stage.load(run_dir)
+    loaded = rundir.load_student(run_dir)
     env = envs.make(loaded.env_name, loaded.env_config)
     return env, loaded.policy(), loaded.initial_carry
 
@@ -118,7 +96,8 @@ def _reuse_final_evaluation(run_dir: Path, cfg: RunConfig) -> bool:
     sweeps, same episode count) it is reused instead of compiled and run again.
     """
     e = cfg.evaluate
-    final = run_dir / "student" / "eval.json"
+    rd = rundir.RunDir(run_dir)
+    final = rd.final_eval("student")
     if e.randomization != "train" or e.sweeps or e.env_overrides or not final.exists():
         return False
     data = json.loads(final.read_text())
@@ -129,10 +108,8 @@ def _reuse_final_evaluation(run_dir: Path, cfg: RunConfig) -> bool:
     student = {k: v for k, v in data.items() if k not in ("teacher", "finished", "ratio")}
     student.update(common, policy="student", teacher_success_rate=teacher["success_rate"])
     student["teacher_success_ci95"] = teacher["success_ci95"]
-    run_files.write_json(
-        run_dir / "eval" / "teacher_train.json", {**teacher, **common, "policy": "teacher"}
-    )
-    run_files.write_json(run_dir / "eval" / "student_train.json", student)
+    files.write_json(rd.evaluation("teacher_train"), {**teacher, **common, "policy": "teacher"})
+    files.write_json(rd.evaluation("student_train"), student)
     return True
 
 

@@ -15,77 +15,29 @@ the level the curriculum reached.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
+
 from dexdistill import envs
 from dexdistill.envs import wrappers
 from dexdistill.envs.base import headline_metric
-from dexdistill.envs.common import checks
 from dexdistill.envs.evaluation import evaluate as eval_lib
 from dexdistill.envs.tasks import curriculum as cur_lib
-from dexdistill.pipelines import rundir as run_files
-from dexdistill.pipelines.io import config_io, logs
+from dexdistill.pipelines import rundir
+from dexdistill.pipelines.configs import TeacherStageConfig
+from dexdistill.pipelines.io import files, logs
 from dexdistill.pipelines.io.checkpoints import Checkpointer
 from dexdistill.pipelines.io.logs import MetricsLog
 from dexdistill.pipelines.stages import loop as stage_loop
-from dexdistill.teacher import normalize as norm_lib
 from dexdistill.teacher import ppo
-from dexdistill.teacher.networks import TeacherNetworks, make_networks
+from dexdistill.teacher.networks import TeacherNetworks
 
 FINAL_EVAL_KEY = 123_456
 """Key of the final evaluation (the distill stage evaluates its student on the same episodes)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class TeacherStageConfig:
-    """Options of ``dexdistill teacher``."""
-
-    env: str = "dclaw_valve"
-    """Task name (``dexdistill envs`` lists them)."""
-    env_overrides: tuple[str, ...] = ()
-    """Env config overrides as ``KEY=VALUE`` (dotted keys), e.g. ``randomization.physics.enabled=False``."""
-    ppo: ppo.PPOConfig = ppo.PPOConfig()
-    eval_every: int = 50
-    """Iterations between evaluations (0: only at the end)."""
-    eval_episodes: int = 64
-    final_eval_episodes: int = 256
-    checkpoint_every: int = 50
-    """Iterations between checkpoints (a checkpoint is also written at the end)."""
-    max_minutes: float = 0.0
-    """Stop (and checkpoint) after this much wall-clock; 0: no limit. Rerun to continue."""
-    skip_unread_point_cloud: bool = True
-    """Set ``point_cloud.source=none`` when neither actor nor critic reads the point cloud
-    (the teacher's default): saves the sampling / ray casting work during training."""
-    timing_breakdown: bool = True
-    """Time one rollout alone once, to split iteration time into collection and update."""
-
-    def validate(self) -> None:
-        checks.check_types(self)
-        if self.env not in envs.names():
-            raise ValueError(f"env={self.env!r}: unknown task; registered tasks: {envs.names()}")
-        for name in ("eval_every", "checkpoint_every"):
-            checks.require(name, getattr(self, name), ge=0)
-        for name in ("eval_episodes", "final_eval_episodes"):
-            checks.require(name, getattr(self, name), ge=1)
-        self.ppo.validate()
-        self.env_config().validate()
-
-    def env_config(self) -> Any:
-        """The task config: defaults, then ``env_overrides``, then skipped observations."""
-        config = envs.with_overrides(
-            envs.default_config(self.env), config_io.parse_overrides(self.env_overrides)
-        )
-        config.validate()
-        reads = set(self.ppo.network.actor_keys) | set(self.ppo.network.critic_keys)
-        if self.skip_unread_point_cloud and not reads & {"point_cloud", "point_cloud_mask"}:
-            config = envs.with_overrides(config, {"point_cloud.source": "none"})
-        return config
 
 
 def _collection_seconds(
@@ -105,15 +57,16 @@ def run(run_dir: str | Path, cfg: TeacherStageConfig, force: bool = False) -> di
     cfg.validate()
     run_dir = Path(run_dir)
     env_cfg = cfg.env_config()
-    run_files.write_config(run_dir, "teacher", cfg, env_cfg, force)
-    stage_dir = run_dir / "teacher"
+    rundir.write_config(run_dir, "teacher", cfg, env_cfg, force)
+    rd = rundir.RunDir(run_dir)
+    stage_dir = rd.stage("teacher")
     base = envs.make(cfg.env, env_cfg)
     train_env = wrappers.wrap_for_training(base, cfg.ppo.num_envs)
     nets, iteration_fn = ppo.build(train_env, cfg.ppo)
     mesh = ppo.make_mesh()
     ts = ppo.shard_state(ppo.init_state(train_env, nets, cfg.ppo), mesh, cfg.ppo.num_envs)
-    ckpt = Checkpointer(stage_dir / "checkpoints")
-    log = MetricsLog(stage_dir / "metrics.jsonl")
+    ckpt = Checkpointer(rd.checkpoints("teacher"))
+    log = MetricsLog(rd.metrics("teacher"))
     ts, meta, done = stage_loop.resume("teacher", stage_dir, ckpt, log, ts)
     if done is not None:
         return done
@@ -199,17 +152,6 @@ def level_reached(env: Any, ts: ppo.TrainState) -> int:
     return int(getattr(getattr(env, "unwrapped", env), "start_level", 0))
 
 
-def _saved_level(env: Any, meta: dict[str, Any], metrics: Path) -> int:
-    """The level a saved teacher reached: its checkpoint's ``goal_level``, or for checkpoints
-    written before it was saved, the last ``curriculum/level`` in ``metrics.jsonl``."""
-    if cur_lib.config_of(env) is None:
-        return int(getattr(env, "start_level", 0))
-    if "goal_level" in meta:
-        return int(meta["goal_level"])
-    levels = [r["curriculum/level"] for r in logs.read_records(metrics) if "curriculum/level" in r]
-    return int(levels[-1]) if levels else 0
-
-
 def final_evaluation(
     run_dir: Path,
     nets: TeacherNetworks,
@@ -251,52 +193,5 @@ def final_evaluation(
     summary["per_episode"] = {
         k: np.asarray(res[k]).tolist() for k in dict.fromkeys(("success", "return", headline))
     }
-    run_files.write_json(Path(run_dir) / "teacher" / "eval.json", summary)
+    files.write_json(rundir.RunDir(run_dir).final_eval("teacher"), summary)
     return summary
-
-
-@dataclasses.dataclass
-class LoadedTeacher:
-    """A teacher rebuilt from a run directory."""
-
-    env_name: str
-    env_config: Any
-    stage_config: TeacherStageConfig
-    nets: TeacherNetworks
-    params: Any
-    normalizer: norm_lib.RunningStats
-    level_reached: int = 0
-    """The goal level its training ended at (tasks with goal levels; see envs.curriculum)."""
-
-    def policy(self, deterministic: bool = False) -> Any:
-        """Pure ``policy(obs [B, ...], carry, key) -> (action, carry, extras)``; extras has mean/std."""
-        return ppo.policy_factory(self.nets, deterministic)((self.params, self.normalizer))
-
-    def initial_carry(self, batch: int) -> Any:
-        """The policy's carry at an episode start (``None`` for a feed-forward actor)."""
-        return self.nets.initial_carry(batch)
-
-
-def load(run_dir: str | Path) -> LoadedTeacher:
-    """Rebuilds the teacher policy from ``run_dir`` alone (config.json + latest checkpoint)."""
-    run_dir = Path(run_dir)
-    path = run_dir / "config.json"
-    if not path.exists() or "teacher" not in json.loads(path.read_text()):
-        raise FileNotFoundError(
-            f"no teacher in {run_dir}: run `dexdistill teacher --run-dir {run_dir}` first"
-        )
-    section = json.loads(path.read_text())["teacher"]
-    cfg = config_io.from_dict(TeacherStageConfig, section["config"])
-    env_cfg = config_io.from_dict(type(envs.default_config(cfg.env)), section["env_config"])
-    base = envs.make(cfg.env, env_cfg)
-    nets = make_networks(cfg.ppo.network, base.observation_spec, base.action_size)
-    ckpt = Checkpointer(run_dir / "teacher" / "checkpoints")
-    if ckpt.latest_step() is None:
-        raise FileNotFoundError(f"no teacher checkpoint in {run_dir / 'teacher' / 'checkpoints'}")
-    train_env = wrappers.wrap_for_training(base, cfg.ppo.num_envs)
-    template = jax.eval_shape(lambda: ppo.init_state(train_env, nets, cfg.ppo))
-    template = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), template)
-    head = (template.params, template.opt_state, template.normalizer)
-    params, _, normalizer = ckpt.restore_leading(head)  # the policy alone, not the env state
-    reached = _saved_level(base, ckpt.restore_meta(), run_dir / "teacher" / "metrics.jsonl")
-    return LoadedTeacher(cfg.env, env_cfg, cfg, nets, params, normalizer, reached)

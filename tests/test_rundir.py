@@ -1,4 +1,4 @@
-"""Run-directory files (pipelines/run_files.py): atomic writes, provenance."""
+"""Run-directory files (pipelines/rundir.py, pipelines/io/files.py): atomic writes, provenance."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import json
 
 import numpy as np
 import pytest
-from dexdistill.pipelines import rundir as run_files
+
+from dexdistill.pipelines import rundir
+from dexdistill.pipelines.io import files
 
 
 def test_a_write_that_fails_midway_leaves_the_previous_file(tmp_path):
     path = tmp_path / "sub" / "eval.json"
-    run_files.write_json(path, {"a": 1})
+    files.write_json(path, {"a": 1})
     assert json.loads(path.read_text()) == {"a": 1}
 
     def half(tmp):
@@ -20,7 +22,7 @@ def test_a_write_that_fails_midway_leaves_the_previous_file(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_files.write_atomic(path, half)
+        files.write_atomic(path, half)
     assert json.loads(path.read_text()) == {"a": 1}, "readers never see half a file"
     assert [p.name for p in path.parent.iterdir() if not p.name.startswith(".")] == ["eval.json"]
 
@@ -31,13 +33,13 @@ class _Config:
 
 
 def test_config_records_version_commit_and_refuses_a_different_config(tmp_path):
-    run_files.write_config(tmp_path, "teacher", _Config(1), _Config(2), force=False)
+    rundir.write_config(tmp_path, "teacher", _Config(1), _Config(2), force=False)
     data = json.loads((tmp_path / "config.json").read_text())
     assert data["teacher"] == {"config": {"x": 1}, "env_config": {"x": 2}}
-    assert data["package_version"] == run_files.VERSION and "git_commit" in data
+    assert data["package_version"] == files.VERSION and "git_commit" in data
     with pytest.raises(ValueError, match="different teacher config"):
-        run_files.write_config(tmp_path, "teacher", _Config(3), _Config(2), force=False)
-    run_files.write_config(tmp_path, "teacher", _Config(3), _Config(2), force=True)
+        rundir.write_config(tmp_path, "teacher", _Config(3), _Config(2), force=False)
+    rundir.write_config(tmp_path, "teacher", _Config(3), _Config(2), force=True)
 
 
 def test_a_metrics_line_cut_by_a_kill_is_dropped_on_resume(tmp_path):
@@ -57,6 +59,7 @@ def test_a_policy_loads_from_a_checkpoint_whose_later_fields_changed(tmp_path):
     """``restore_leading``: the first fields of a stage state (a teacher's params) restore
     even when the fields after them (the env state) have another layout in this version."""
     import jax.numpy as jp
+
     from dexdistill.pipelines.io.checkpoints import Checkpointer
 
     params = {"w": jp.arange(6.0).reshape(2, 3), "b": jp.ones(3)}
@@ -76,6 +79,7 @@ def test_a_kill_between_checkpoint_and_log_line_loses_no_record(tmp_path):
     """The stage loop checkpoints, then logs; a stage stores the record in the checkpoint,
     so a kill in between still leaves one log line per iteration after resuming."""
     import jax.numpy as jp
+
     from dexdistill.pipelines.io import logs
     from dexdistill.pipelines.io.checkpoints import Checkpointer
     from dexdistill.pipelines.io.logs import MetricsLog
