@@ -38,13 +38,8 @@ from dexdistill.pipelines.outputs.report.plots import (
     plot_robustness,
     plot_teacher_curve,
 )
-from dexdistill.pipelines.outputs.report.read import (
-    DAGGER_PLOT,
-    ROBUSTNESS_PLOT,
-    TEACHER_PLOT,
-    VIDEO_NAME,
-    load_run,
-)
+from dexdistill.pipelines.outputs.report.read import load_run
+from dexdistill.pipelines.rundir import DAGGER_PLOT, ROBUSTNESS_PLOT, TEACHER_PLOT, VIDEO_NAME
 
 __all__ = [
     "TEACHER_PLOT",
