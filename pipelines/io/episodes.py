@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from dexdistill import envs
 from dexdistill.envs.base import Env, State
 from dexdistill.pipelines import config_io
 from dexdistill.pipelines.io import files
@@ -67,6 +66,8 @@ def save_episode(path: str | Path, record: dict[str, Any], task: str, env_config
 
 def load_episode(path: str | Path) -> tuple[Env, dict[str, Any]]:
     """``(env, record)`` from :func:`save_episode`'s file."""
+    from dexdistill import envs  # here: MuJoCo reads MUJOCO_GL once, at its first import
+
     record: dict[str, Any] = {}
     with np.load(path) as data:
         meta = json.loads(str(data["__env__"]))
