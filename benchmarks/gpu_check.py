@@ -120,7 +120,7 @@ DRY = Plan(
 def run_part(argv: list[str], cap_s: float, log: Path) -> dict[str, Any]:
     """Runs ``dexdistill ARGV`` for at most ``cap_s`` seconds (its whole process group is
     killed at the cap); appends its output to ``log``. Returns rc, wall time, timed_out."""
-    cmd = [sys.executable, "-c", "from pipelines.cli import main; main()", *argv]
+    cmd = [sys.executable, "-c", "from dexdistill.pipelines.cli import main; main()", *argv]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": _pythonpath()}
     t0 = time.perf_counter()
     with log.open("a") as f:

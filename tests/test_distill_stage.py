@@ -185,7 +185,7 @@ def test_distill_refuses_a_different_config(teacher_dir, tmp_path):
     run_dir = _copy(teacher_dir, tmp_path / "run")
     cfg = _config()
     setup = distill_setup.build(run_dir, cfg)
-    resolved = distill_stage._resolved(cfg, setup)
+    resolved = distill_setup.resolved_config(cfg, setup)
     rundir.write_config(run_dir, "distill", resolved, setup.base.config, force=False)
     other = dataclasses.replace(cfg, eval_episodes=8)
     with pytest.raises(ValueError, match="different distill config"):

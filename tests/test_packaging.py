@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -42,8 +43,11 @@ def _modules(pkg_root: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    src = out / "src"  # a copy: an in-tree build would leave build/ in the checkout
+    skip = shutil.ignore_patterns(".*", "build", "*.egg-info", "runs", "__pycache__", "docs")
+    shutil.copytree(ROOT, src, ignore=skip)
     cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
-    subprocess.run([*cmd, "-q", "-w", str(out), str(ROOT)], check=True, capture_output=True)
+    subprocess.run([*cmd, "-q", "-w", str(out), str(src)], check=True, capture_output=True)
     (path,) = out.glob("dexdistill-*.whl")
     return path
 

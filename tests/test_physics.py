@@ -154,8 +154,8 @@ def test_c_backend_under_vmap_scan_and_two_devices_equals_one_device(tmp_path):
         os.environ["XLA_FLAGS"] = flags + " --xla_force_host_platform_device_count=2"
         import jax, jax.numpy as jp, numpy as np
         from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-        import envs
-        from envs import wrappers
+        from dexdistill import envs
+        from dexdistill.envs import wrappers
         assert len(jax.devices()) == 2
         env = wrappers.wrap_for_training(envs.make("dclaw_valve"), 8)
 

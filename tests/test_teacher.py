@@ -20,7 +20,7 @@ import pytest
 from dexdistill import envs
 from dexdistill.envs import wrappers
 from dexdistill.envs.evaluation import evaluate as eval_lib
-from dexdistill.pipelines import presets
+from dexdistill.pipelines import presets, rundir
 from dexdistill.pipelines.io.checkpoints import Checkpointer
 from dexdistill.pipelines.stages.teacher import progress_items
 from dexdistill.teacher import normalize as norm_lib, ppo
@@ -225,9 +225,8 @@ def test_killed_teacher_resumes_bit_identical(tmp_path, task, capsys):
     # an MJX task on the C backend: recorded as such, loadable, its policy runs without MJX
     config = json.loads((killed / "config.json").read_text())
     assert config["physics_backend"]["teacher"] == "mujoco"
-    from dexdistill.pipelines.stages import teacher as teacher_stage
 
-    teacher = teacher_stage.load(killed)
+    teacher = rundir.load_teacher(killed)
     task_env = envs.make(teacher.env_name, teacher.env_config)
     assert task_env.backend == "mujoco"
     obs = jax.jit(jax.vmap(task_env.reset))(jax.random.split(jax.random.PRNGKey(0), 3)).obs

@@ -27,7 +27,7 @@ from dexdistill.envs.tasks import curriculum
 
 Impl = Literal["jax", "warp"]
 """MJX implementations: ``jax`` (any device) or ``warp`` (NVIDIA GPUs)."""
-ActionMode = Literal["absolute", "residual"]
+ActionMode = Literal["absolute", "residual", "delta"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,9 +52,11 @@ class ManipulationConfig:
     action_mode: ActionMode = "absolute"
     """How a normalized action in ``[-1, 1]`` becomes actuator targets: ``absolute`` spans
     each actuator's ctrlrange; ``residual`` is the task's default pose plus
-    ``action_scale * action``, clipped to the range (MuJoCo Playground's LEAP hand)."""
+    ``action_scale * action``, clipped to the range; ``delta`` moves the current targets by
+    ``action_scale * action`` per step, anywhere in the range (the current targets are then
+    part of ``proprio``: a robot knows what it commanded)."""
     action_scale: float = 0.6
-    """``residual`` actions: actuator units (rad) per unit of action."""
+    """``residual``: actuator units (rad) per unit of action; ``delta``: per unit and step."""
 
     def validate(self) -> None:
         """Raises a one-line ``ValueError`` naming the first invalid field."""
@@ -318,7 +320,7 @@ class MjxTask:
         applied, info = randomize.unmodeled_action(
             action, info, self.config.randomization.unmodeled, k_act
         )
-        data = state.data.replace(ctrl=self._ctrl_from_action(applied))
+        data = state.data.replace(ctrl=self._ctrl_from_action(applied, state.data.ctrl))
         data = self._apply_wrench(data, k_force, params, self.wrench_scale(info))
         data = self._place_goal(data, info)
         data = self.physics.step(data, params)
@@ -358,17 +360,23 @@ class MjxTask:
             return 0.5 * (self._ctrl_lo + self._ctrl_hi)
         return np.clip(np.asarray(self.default_qpos, np.float32), self._ctrl_lo, self._ctrl_hi)
 
-    def _ctrl_from_action(self, action: jax.Array) -> jax.Array:
-        """Normalized ``[-1, 1]`` action ``[nu]`` -> actuator controls (``action_mode``)."""
+    def _ctrl_from_action(self, action: jax.Array, ctrl: jax.Array | None = None) -> jax.Array:
+        """Normalized ``[-1, 1]`` action ``[nu]`` -> actuator controls (``action_mode``);
+        ``ctrl [nu]``: the current controls, which ``delta`` moves (default: the default pose)."""
         lo, hi = jp.asarray(self._ctrl_lo), jp.asarray(self._ctrl_hi)
+        if self.config.action_mode == "delta":
+            now = jp.asarray(self.default_joint_pos, jp.float32) if ctrl is None else ctrl
+            return jp.clip(now + self.config.action_scale * action, lo, hi)
         if self.config.action_mode == "residual":
             centre = jp.asarray(self.default_joint_pos, jp.float32)
             return jp.clip(centre + self.config.action_scale * action, lo, hi)
         return lo + 0.5 * (action + 1.0) * (hi - lo)
 
     def _action_from_ctrl(self, ctrl: jax.Array) -> jax.Array:
-        """The action that commands ``ctrl [nu]`` (clipped to ``[-1, 1]``)."""
+        """The action that commands ``ctrl [nu]`` (clipped to ``[-1, 1]``; ``delta``: holds it)."""
         lo, hi = jp.asarray(self._ctrl_lo), jp.asarray(self._ctrl_hi)
+        if self.config.action_mode == "delta":
+            return jp.zeros_like(ctrl)
         if self.config.action_mode == "residual":
             centre = jp.asarray(self.default_joint_pos, jp.float32)
             return jp.clip((ctrl - centre) / self.config.action_scale, -1.0, 1.0)
@@ -429,12 +437,14 @@ class MjxTask:
         )
         info["kp_last"] = kp_obs
         qpos = self.joint_qpos(data)
-        proprio = jp.concatenate(
-            [
-                obs_lib.noisy_proprio(k_prop, qpos, params["proprio_bias"], rcfg.observation),
-                info["last_action"],
-            ]
-        )
+        proprio = [
+            obs_lib.noisy_proprio(k_prop, qpos, params["proprio_bias"], rcfg.observation),
+            info["last_action"],
+        ]
+        if self.config.action_mode == "delta":  # the commanded targets, in [-1, 1]
+            lo, hi = jp.asarray(self._ctrl_lo), jp.asarray(self._ctrl_hi)
+            proprio.append(2.0 * (data.ctrl - lo) / (hi - lo) - 1.0)
+        proprio = jp.concatenate(proprio)
         cloud, mask = self._point_cloud(data, info, k_pc, k_noise, k_goal)
         parts = self.privileged_parts(data, info)
         privileged = jp.concatenate([jp.ravel(v) for v in parts.values()])
@@ -455,7 +465,9 @@ class MjxTask:
         kp_true = obs_lib.keypoints_world(obj_pos, obj_quat, self._kp_local, scale)
         kp_goal = obs_lib.keypoints_world(info["goal_pos"], info["goal_quat"], self._kp_local, 1.0)
         qpos = self.joint_qpos(data)
+        targets = {"joint_target": data.ctrl} if self.config.action_mode == "delta" else {}
         return {
+            **targets,
             "object_pos": obj_pos,
             "object_quat": obj_quat,
             "object_vel": data.qvel[self._obj_dadr : self._obj_dadr + self._obj_nv],

@@ -28,7 +28,13 @@ from dexdistill.envs.evaluation import evaluate as eval_lib
 from dexdistill.envs.tasks import curriculum as cur_lib
 from dexdistill.pipelines import config_io, rundir
 from dexdistill.pipelines.configs import DistillStageConfig
-from dexdistill.pipelines.io import dataset as dataset_lib, distributed, episodes, files, logs
+from dexdistill.pipelines.io import (
+    dataset as dataset_lib,
+    distributed,
+    episodes as episode_files,
+    files,
+    logs,
+)
 from dexdistill.pipelines.io.checkpoints import Checkpointer
 from dexdistill.pipelines.io.logs import MetricsLog
 from dexdistill.pipelines.stages import loop as stage_loop, teacher as teacher_stage
@@ -52,7 +58,7 @@ def _evaluators(setup: Setup, episodes: int) -> tuple[Any, Any]:
         nets.initial_carry,
         reference=teacher,
         # records one episode per evaluation: the report renders the final one (no compile)
-        record=functools.partial(episodes.physics_fields, setup.base),
+        record=functools.partial(episode_files.physics_fields, setup.base),
     )
     # the teacher's parameters are arguments (not constants), as in the teacher stage: the
     # program is then the teacher stage's evaluator and comes from the compilation cache
@@ -279,7 +285,7 @@ def final_evaluation(
     teacher = _teacher_reference(stage_dir, setup, cfg, teacher_eval, "final", key, n)
     res = eval_lib.evaluate_chunks(student_eval, ds.params, key, n, chunk)
     frames = res.pop("frames")
-    episodes.save_episode(
+    episode_files.save_episode(
         rundir.RunDir(stage_dir.parent).episode, frames, setup.teacher.env_name, setup.base.config
     )
     summary: dict[str, Any] = {
