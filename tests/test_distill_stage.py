@@ -165,7 +165,7 @@ def test_loading_a_student_builds_no_simulator_and_loads_no_teacher(distilled_di
         raise AssertionError("load() built an env, the DAgger setup or loaded the teacher")
 
     with pytest.MonkeyPatch.context() as mp:
-        for module, name in ((envs, "make"), (distill_stage, "build"), (teacher_stage, "load")):
+        for module, name in ((envs, "make"), (distill_setup, "build"), (rundir, "load_teacher")):
             mp.setattr(module, name, forbidden)
         student = rundir.load_student(run_dir)
     assert (student.env_name, student.env_config) == (full.env_name, full.env_config)

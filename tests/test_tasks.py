@@ -171,5 +171,27 @@ def test_absolute_actions_span_the_control_range():
     assert env.config.action_mode == "absolute"
     np.testing.assert_allclose(env._ctrl_from_action(-jp.ones(9)), env._ctrl_lo, atol=1e-6)
     np.testing.assert_allclose(env._ctrl_from_action(jp.ones(9)), env._ctrl_hi, atol=1e-6)
-    with pytest.raises(ValueError, match="action_mode='delta': allowed values are"):
-        envs.make("dclaw_valve", action_mode="delta")
+    with pytest.raises(ValueError, match="action_mode='velocity': allowed values are"):
+        envs.make("dclaw_valve", action_mode="velocity")
+
+
+def test_delta_actions_move_the_observed_targets_within_the_range():
+    from dexdistill import envs
+    from dexdistill.envs.sim2real import randomize
+
+    off = randomize.disabled()  # no action delay or backlash: the first step moves the targets
+    env = envs.make("dclaw_valve", action_mode="delta", action_scale=0.1, randomization=off)
+    lo, hi = env._ctrl_lo, env._ctrl_hi
+    ctrl = jp.asarray(0.5 * (lo + hi))
+    moved = env._ctrl_from_action(jp.full(9, 0.5), ctrl)
+    np.testing.assert_allclose(moved, ctrl + 0.05, atol=1e-6)
+    np.testing.assert_allclose(env._ctrl_from_action(jp.ones(9), jp.asarray(hi)), hi, atol=1e-6)
+    np.testing.assert_allclose(env._action_from_ctrl(ctrl), 0.0)  # the start holds its pose
+    state = jax.jit(env.reset)(jax.random.PRNGKey(0))
+    layout = env.privileged_layout
+    np.testing.assert_allclose(state.obs["privileged"][layout["joint_target"]], state.data.ctrl)
+    nxt = jax.jit(env.step)(state, jp.ones(9))
+    unit = 2.0 * (np.asarray(nxt.data.ctrl) - lo) / (hi - lo) - 1.0
+    np.testing.assert_allclose(nxt.obs["proprio"][-9:], unit, atol=1e-6)
+    step = np.minimum(np.asarray(state.data.ctrl) + 0.1, hi)
+    np.testing.assert_allclose(nxt.data.ctrl, step, atol=1e-5)
