@@ -195,3 +195,53 @@ def test_delta_actions_move_the_observed_targets_within_the_range():
     np.testing.assert_allclose(nxt.obs["proprio"][-9:], unit, atol=1e-6)
     step = np.minimum(np.asarray(state.data.ctrl) + 0.1, hi)
     np.testing.assert_allclose(nxt.data.ctrl, step, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["full", "yaw"])
+def test_hand_goals_are_never_drawn_within_the_success_tolerance(mode):
+    """A goal drawn already reached would be a free success (about 13% of yaw goals and
+    0.3% of SO(3) goals at the last level before the fix)."""
+    from dexdistill import envs
+
+    env = envs.make("hand_cube", goal_mode=mode)
+    tol = env.config.success_tolerance
+    quat = geometry.quat_from_uniforms(jnp_uniform(3))
+    draw = jax.jit(
+        jax.vmap(lambda k, lv: env._new_goal(k, quat, lv)["goal_quat"], in_axes=(0, None))
+    )
+    keys = jax.random.split(jax.random.PRNGKey(7), 8192)
+    for level in range(env.config.num_goal_levels):
+        goals = draw(keys, level)
+        angles = np.asarray(jax.vmap(lambda g: geometry.rotation_angle(g, quat))(goals))
+        assert angles.min() > tol, (mode, level, angles.min())
+        assert angles.max() <= env.config.goal_rotation_levels[level] + 1e-4
+
+
+def jnp_uniform(n: int) -> jax.Array:
+    return jax.random.uniform(jax.random.PRNGKey(3), (n,))
+
+
+def test_hand_trials_have_no_fixed_length():
+    """Trials end at the goal count, a drop or a goal timeout: the episode length can never
+    cut one short, and the evaluator runs a long horizon only until every trial has ended."""
+    from dexdistill import envs
+    from dexdistill.envs.evaluation import evaluate as eval_lib
+
+    with pytest.raises(ValueError, match="episode_length=400: must be >= max_consecutive"):
+        envs.make("hand_cube", episode_length=400)
+    env = envs.make("hand_cube", goal_timeout=20, max_consecutive_successes=50, episode_length=1000)
+    assert env.episode_length == 1000
+    still = lambda params: (
+        lambda obs, carry, key: (  # noqa: E731  holds the default grasp
+            jp.zeros((obs["proprio"].shape[0], env.action_size)),
+            carry,
+            {},
+        )
+    )
+    res = jax.device_get(eval_lib.make_evaluator(env, still, 8)(None, jax.random.PRNGKey(0)))
+    length, goals = np.asarray(res["length"]), np.asarray(res["consecutive_successes"])
+    dropped = np.asarray(res["dropped"]) > 0
+    # each trial ended by a drop or at its goal's timeout, never at 1000 steps
+    assert np.all(length < 1000) and np.all(dropped | (length <= 20 * (goals + 1)))
+    idle = ~dropped & (goals == 0)
+    assert idle.any() and np.all(length[idle] == 20), (length, goals, dropped)
