@@ -132,6 +132,21 @@ class RunDir:
         return data
 
 
+def check_run_dir(run_dir: str | Path, must_exist: bool) -> RunDir:
+    """``--run-dir`` checked before anything is written: never a file; an existing folder
+    when ``must_exist`` (reading commands: nothing is created where the user mistyped)."""
+    if not str(run_dir):
+        raise ValueError("--run-dir: required (a directory for config, checkpoints and results)")
+    path = Path(run_dir)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--run-dir {path}: is a file; expected a run directory")
+    if must_exist and not path.is_dir():
+        raise FileNotFoundError(f"--run-dir {path}: no such run directory")
+    if must_exist and not RunDir(path).config.exists():
+        raise FileNotFoundError(f"--run-dir {path}: not a run directory (no config.json)")
+    return RunDir(path)
+
+
 def write_config(run_dir: Path, section: str, cfg: Any, resolved_env: Any, force: bool) -> None:
     """Records ``cfg`` under ``section`` of ``config.json`` with the resolved env config, the
     physics backend, the version and the commit; refuses a different ``cfg`` unless ``force``."""

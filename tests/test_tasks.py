@@ -245,3 +245,60 @@ def test_hand_trials_have_no_fixed_length():
     assert np.all(length < 1000) and np.all(dropped | (length <= 20 * (goals + 1)))
     idle = ~dropped & (goals == 0)
     assert idle.any() and np.all(length[idle] == 20), (length, goals, dropped)
+
+
+def _trifinger_goals(level: int, shape: str = "cube", n: int = 4096):
+    """``n`` goals at ``level`` with random object scales (up to the held-out 1.25)."""
+    from dexdistill import envs
+    from dexdistill.envs.tasks import trifinger_cube as tc
+
+    env = envs.make("trifinger_cube", object_shape=shape)
+    keys = jax.random.split(jax.random.PRNGKey(level), n)
+    scales = jax.random.uniform(jax.random.PRNGKey(9), (n,), minval=0.8, maxval=1.25)
+
+    def one(key, scale):
+        params = {"object_scale": scale}
+        _, goal, _ = env.sample_start(key, params, jp.asarray(level, jp.int32))
+        return goal["goal_pos"], goal["goal_quat"]
+
+    pos, quat = jax.jit(jax.vmap(one))(keys, scales)
+    half = geometry.object_half_extents(shape, tc.CUBE_HALF_SIZE)
+    return env, np.asarray(pos), np.asarray(quat), np.asarray(scales), np.asarray(half)
+
+
+def test_no_lifted_goal_is_reached_by_a_cube_resting_on_the_floor():
+    env, pos, _, scale, half = _trifinger_goals(level=1)
+    resting_z = half[2] * scale  # a resting cube's centre, anywhere on the floor
+    gap = pos[:, 2] - resting_z  # its smallest distance to the goal
+    assert gap.min() > env.config.success_threshold + 0.5 * env.config.lift_margin
+    assert pos[:, 2].max() <= env.config.goal_height_max + 1e-6
+
+
+@pytest.mark.parametrize("shape", ["cube", "cuboid"])
+def test_no_pose_goal_intersects_the_floor(shape):
+    env, pos, quat, scale, half = _trifinger_goals(level=2, shape=shape)
+    signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
+    corners = signs * half  # [8, 3] at nominal size
+    rot = np.asarray(jax.vmap(geometry.quat_to_mat)(jp.asarray(quat)))
+    lowest = pos[:, 2] + np.min(np.einsum("nij,kj->nki", rot, corners)[..., 2], axis=1) * scale
+    assert lowest.min() > 0.0, lowest.min()
+    assert np.any(np.abs(quat[:, 0]) < 0.9), "pose goals are turned"
+
+
+def test_fingertip_contacts_carry_the_models_torsional_friction():
+    """A pinch between two fingertips must not pivot freely: where a fingertip geom has
+    torsional friction, its contacts use it (condim >= 4)."""
+    import mujoco
+
+    from dexdistill import envs
+
+    for task, names in (
+        ("trifinger_cube", [f"fingertip{i}_geom" for i in range(3)]),
+        ("hand_cube", [f"{f}_tip_geom" for f in ("index", "middle", "ring", "thumb")]),
+    ):
+        m = envs.make(task).mj_model
+        for name in names:
+            gid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, name)
+            assert gid >= 0, name
+            if m.geom_friction[gid, 1] > 0:
+                assert m.geom_condim[gid] >= 4, (task, name, m.geom_condim[gid])

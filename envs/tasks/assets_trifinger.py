@@ -96,7 +96,7 @@ def _polar(radius: float, angle: float, z: float) -> tuple[float, float, float]:
 def _finger_xml(i: int, angle: float) -> str:
     """One finger; its local +x points radially outward, +y tangentially."""
     (r0, r1), (s0, s1), (k0, k1) = JOINT_RANGES
-    tip_z = -(LOWER_LENGTH + TIP_RADIUS)
+    tip_z = -LOWER_LENGTH  # the tip sphere's centre (the reach terms measure from it)
     mount = _fmt(*_polar(MOUNT_RADIUS, angle, MOUNT_HEIGHT))
     return f"""
     <body name="finger{i}_base" pos="{mount}" euler="0 0 {angle:.6g}">
@@ -244,7 +244,7 @@ def build_trifinger_mjcf(control: str = "position", object_shape: str = "cube") 
       <geom group="1" size="{LINK_RADIUS:.6g}"/>
     </default>
     <default class="link_collision">
-      <geom group="1" {_FINGER_BITS}/>
+      <geom group="1" condim="4" {_FINGER_BITS}/>
     </default>
   </default>
 

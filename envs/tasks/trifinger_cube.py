@@ -8,8 +8,20 @@ moving toward the cube. Success: mean corner distance below ``success_threshold`
 Torque or position control (``control``).
 
 Goal levels (the curriculum of :mod:`envs.curriculum`, as Remote Sim2Real / IsaacGymEnvs'
-difficulties): ``floor`` (a position on the floor), ``lifted`` (a position at a height
-in ``goal_height``), ``pose`` (lifted, with the orientation of ``goal_orientation``).
+difficulties), each meaning what it says:
+
+- ``floor``: a position on the floor (the cube resting there);
+- ``lifted``: a position in the air that a cube resting on the floor cannot reach: the
+  goal centre is at least ``success_threshold + lift_margin`` above the resting centre
+  (of this episode's cube size), so success there means the cube is carried, at least
+  ``lift_margin`` off the floor;
+- ``pose``: a 6-D pose in the air (orientation from ``goal_orientation``) whose goal cube
+  never intersects the floor: its centre is at least the rotated cube's half height
+  (lowest corner, at this episode's size) plus ``lift_margin`` above the floor.
+
+Heights are drawn uniformly between each level's lowest allowed height and
+``goal_height_max`` (IsaacGymEnvs draws its pose goals from 5.63 cm, the cube's
+half-diagonal, for the same reason).
 At the position levels the reward's task term is the kernel on the position distance and
 ``success`` is ``position_success`` (cube centre within ``success_threshold``); at
 ``pose`` they are the keypoint kernel and ``pose_success`` (mean corner distance).
@@ -52,7 +64,8 @@ class TriFingerCubeConfig(ManipulationConfig):
     sim_dt: float = 0.01
     """Physics timestep: 2 substeps per control step (0.005 was 1.5x slower for a drift
     below a 10% friction change's; benchmarks/model_speed.py)."""
-    episode_length: int = 200
+    episode_length: int = 750
+    """15 s at 50 Hz, as Remote Sim2Real and IsaacGymEnvs (it was 4 s)."""
     solver_iterations: int = 4
     ls_iterations: int = 6
     control: Control = "position"
@@ -61,7 +74,11 @@ class TriFingerCubeConfig(ManipulationConfig):
     """``full``: uniformly random 3-D orientation; ``yaw``: about z only; ``none``."""
     goal_radius: float = 0.1
     """Goal and start positions are drawn within this radius of the arena centre."""
-    goal_height: tuple[float, float] = (CUBE_HALF_SIZE, 0.1)
+    goal_height_max: float = 0.1
+    """Highest goal centre (m) of the ``lifted`` and ``pose`` levels."""
+    lift_margin: float = 0.01
+    """Clearance (m) a lifted goal demands beyond the success distance, and a pose goal's
+    lowest corner above the floor."""
     reward_representation: RewardRepresentation = "keypoints"
     """``keypoints`` (Remote Sim2Real) or ``pose`` (position + rotation angle)."""
     keypoint_weight: float = 2.0
@@ -107,6 +124,9 @@ class TriFingerCubeConfig(ManipulationConfig):
         for name in ("reach_weight", "lift_weight"):
             checks.require(name, getattr(self, name), ge=0)
         checks.require("reach_length", self.reach_length, gt=0)
+        checks.require("lift_margin", self.lift_margin, ge=0)
+        lowest = np.sqrt(3.0) * CUBE_HALF_SIZE * 1.25 + self.lift_margin  # any turn, +25% size
+        checks.require("goal_height_max", self.goal_height_max, gt=lowest)
 
 
 def lgsk(x: jax.Array, scale: float, offset: float) -> jax.Array:
@@ -168,15 +188,33 @@ class TriFingerCube(MjxTask):
         qpos = qpos.at[self._obj_qadr : self._obj_qadr + 7].set(
             jp.concatenate([cube_pos, cube_quat])
         )
-        lo, hi = cfg.goal_height
-        lifted = jax.random.uniform(k_gz, minval=lo, maxval=hi) * jp.maximum(scale, 1.0)
-        gz = jp.where(level == 0, half, lifted)
-        goal_pos = jp.concatenate([self._random_xy(k_gxy), gz[None]])
         # position levels: the goal keeps the start orientation (it is not scored)
         goal_quat = jp.where(level >= POSE_LEVEL, self._goal_quat(k_gq), cube_quat)
+        gz = self._goal_height(k_gz, level, goal_quat, scale)
+        goal_pos = jp.concatenate([self._random_xy(k_gxy), gz[None]])
         goal = {"goal_pos": goal_pos, "goal_quat": goal_quat, "goal_vis_pos": goal_pos}
         extra = {"prev_tip_dist": jp.zeros((3,))}
         return qpos, goal, extra
+
+    def lowest_goal_height(self, level: jax.Array, quat: jax.Array, scale: jax.Array) -> jax.Array:
+        """The lowest goal centre height (m) allowed at ``level`` for a goal at orientation
+        ``quat [4]`` and object ``scale`` (see the module docstring; the floor level: the
+        resting height)."""
+        cfg = self.config
+        half = geometry.object_half_extents(cfg.object_shape, CUBE_HALF_SIZE)
+        resting = half[2] * scale
+        lifted = resting + cfg.success_threshold + cfg.lift_margin
+        rot = geometry.quat_to_mat(quat)
+        below = jp.sum(jp.abs(rot[2]) * jp.asarray(half)) * scale  # the lowest corner's depth
+        posed = jp.maximum(lifted, below + cfg.lift_margin)
+        return jp.where(level == 0, resting, jp.where(level >= POSE_LEVEL, posed, lifted))
+
+    def _goal_height(
+        self, rng: jax.Array, level: jax.Array, quat: jax.Array, scale: jax.Array
+    ) -> jax.Array:
+        lo = self.lowest_goal_height(level, quat, scale)
+        drawn = jax.random.uniform(rng, minval=lo, maxval=self.config.goal_height_max)
+        return jp.where(level == 0, lo, jp.maximum(drawn, lo))  # lo wins for a huge object
 
     def _tip_distances(self, data: mjx.Data) -> jax.Array:
         pos, _ = self.object_pose(data)
