@@ -176,7 +176,6 @@ class TriFingerCube(MjxTask):
     def sample_start(
         self, rng: jax.Array, params: dict[str, jax.Array], level: jax.Array
     ) -> tuple[jax.Array, dict[str, jax.Array], dict[str, jax.Array]]:
-        cfg = self.config
         k_xy, k_yaw, k_q, k_gxy, k_gz, k_gq = jax.random.split(rng, 6)
         scale = params["object_scale"]
         half = self.object_half_height * scale
