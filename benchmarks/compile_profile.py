@@ -1,6 +1,6 @@
 """A pytest plugin: per test, XLA compile and trace time (in-process), cache hits, wall-clock.
 
-Where a cold test suite spends its time (docs/benchmarks.md, "The test suite, cold")::
+Where a cold test suite spends its time (docs/history/benchmarks-log-2026-12-01-to-07.md, "The test suite, cold")::
 
     DEXDISTILL_TEST_CACHE=$(mktemp -d) PYTHONPATH=benchmarks MUJOCO_GL=egl \\
         python -m pytest -q -m "not slow and not gpu" -n 2 -p compile_profile

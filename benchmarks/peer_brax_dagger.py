@@ -38,7 +38,7 @@ Reproduce (from the repo root; ``--out`` appends to a JSON list, replacing an
 earlier entry with the same impl/variant/task/seed/samples/jax version)::
 
     TEACHER=runs/peer_brax_dagger/teacher
-    OUT=docs/bench/peer_brax_dagger_point_mass.json
+    OUT=docs/bench/peers/peer_brax_dagger_point_mass.json
     .venv/bin/dexdistill teacher --preset tiny --run-dir $TEACHER
     for s in 0 1 2; do
       .venv/bin/python benchmarks/peer_brax_dagger.py --impl ours --memory none \\

@@ -24,7 +24,7 @@ results; ``pip`` picks mujoco-mjx 3.16.0 because 3.17 needs jax>=0.10)::
 Run both sides (from the repo root; ``--out`` appends to a JSON list, replacing
 an earlier entry with the same impl/task/seed/brax_reset/budget/jax version)::
 
-    OUT=docs/bench/peer_brax_ppo_point_mass.json
+    OUT=docs/bench/peers/peer_brax_ppo_point_mass.json
     for s in 0 1 2; do
       /work/venv/bin/python benchmarks/peer_brax_ppo.py --impl ours --seed $s --out $OUT
       /work/venv_brax/bin/python benchmarks/peer_brax_ppo.py --impl brax --seed $s --out $OUT

@@ -27,7 +27,7 @@ from dexdistill.teacher.ppo import PPOConfig
 _SMALL_NET = NetworkConfig(actor_hidden=(64, 64), critic_hidden=(128, 128))
 _QUICKSTART_NET = NetworkConfig(actor_hidden=(128, 128), critic_hidden=(128, 128))
 """The quickstart teacher's: a 64-64 actor left seed 1 at 0.84 (6.5M and 8M steps); 128-128
-gave 0.914 / 0.953 / 0.961 on seeds 0-2 (docs/benchmarks.md, run H)."""
+gave 0.914 / 0.953 / 0.961 on seeds 0-2 (docs/history/benchmarks-log-2026-12-01-to-07.md, run H)."""
 _MID_NET = NetworkConfig(actor_hidden=(128, 128), critic_hidden=(256, 256))
 _GPU_NET = NetworkConfig(actor_hidden=(256, 256, 128), critic_hidden=(512, 256, 128))
 
@@ -128,7 +128,7 @@ _TRIFINGER = _overrides(("curriculum.enabled", True))
 # twice the capacity (the last 64 iterations' data) gave 0.97x on the 0.80x seed and
 # 0.85 / 0.88 / 0.97x on three seeds; 4x the updates per iteration did not help. A wider
 # student (128-128 encoder, 256 GRU, 256-256 head) on the same teachers gave 0.94 / 0.89 /
-# 0.98x, for about twice the distill wall-clock (docs/benchmarks.md).
+# 0.98x, for about twice the distill wall-clock (docs/history/benchmarks-log-2026-12-01-to-07.md).
 _TRIFINGER_STUDENT = StudentConfig(
     encoder_hidden=(128, 128), memory_size=256, head_hidden=(256, 256)
 )

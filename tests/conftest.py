@@ -23,7 +23,7 @@ only where this jaxlib's XLA knows it, see :func:`runtime.add_xla_flags`). The t
 programs are small and run for seconds, while a cold suite compiles for more than half its
 wall-clock: LLVM's optimization passes are about a third of a compile, and XLA's CPU fusion
 emitters, at that level, about half of what is left (a cold valve distill process: 18-20 s
-of XLA compile with them, 10 s without; docs/benchmarks.md). Without them, two different
+of XLA compile with them, 10 s without; docs/history/benchmarks-log-2026-12-01-to-07.md). Without them, two different
 programs computing the same numbers (a batch sharded over two devices and unsharded, say)
 may round differently in the last bit; a test of bit-equality between two programs, which
 users get with JAX's default codegen, drops ``NO_FUSION_EMITTERS``."""
@@ -39,7 +39,7 @@ every compiled program, however fast it compiled (the default skips those under 
 tests build many small ones again in other tests, workers and subprocesses), and lower no
 Python tracebacks into the programs' locations (smaller modules: faster lowering, hashing
 and compiling). Together 17% less CPU on a sample of five test modules (250 -> 208 s of user
-time, docs/benchmarks.md). Users keep JAX's defaults."""
+time, docs/history/benchmarks-log-2026-12-01-to-07.md). Users keep JAX's defaults."""
 for _name, _value in TEST_ENV.items():
     os.environ.setdefault(_name, _value)
 

@@ -62,7 +62,7 @@ class HandCubeConfig(ManipulationConfig):
     action_mode: ActionMode = "residual"
     """Joint targets around the default grasp (``action_scale`` rad per unit action), as
     Playground's LEAP hand (``absolute``: targets across the whole joint ranges; the
-    comparison is in docs/benchmarks.md)."""
+    comparison is in docs/history/benchmarks-log-2026-12-01-to-07.md)."""
     solver_iterations: int = 4
     ls_iterations: int = 6
     success_tolerance: float = 0.4

@@ -58,7 +58,7 @@ CPU_XLA_FLAGS: tuple[str, ...] = ("--xla_cpu_enable_concurrency_optimized_schedu
 
 XLA's concurrency-optimized CPU scheduler deadlocks some large programs with JAX 0.10.2: the
 MJX ``trifinger_cube`` env step at 256 envs on a CPU never finished (every thread asleep,
-nothing running; docs/benchmarks.md). With the classic scheduler it runs (7.1K env
+nothing running; docs/history/benchmarks-log-2026-12-01-to-07.md). With the classic scheduler it runs (7.1K env
 steps/s). The C backend's env step showed no change beyond this machine's run-to-run noise
 (3 alternating pairs of ``dexdistill bench envs``, valve and trifinger at 256 envs)."""
 
