@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dexdistill.pipelines import rundir
-from dexdistill.pipelines.io import runtime
+from dexdistill.pipelines.io import files, runtime
 
 runtime.choose_headless_gl()  # before anything imports mujoco: report videos render offscreen
 
@@ -126,8 +126,7 @@ class TeacherCommand(TeacherStageConfig):
 
 
 def run_teacher(cmd: TeacherCommand) -> None:
-    if not cmd.run_dir:
-        raise ValueError("--run-dir: required (a directory for config, checkpoints and metrics)")
+    rundir.check_run_dir(cmd.run_dir, must_exist=False)
     summary = teacher_stage.run(cmd.run_dir, cmd.stage(), force=cmd.force)
     print(json.dumps(summary, indent=2))
 
@@ -149,8 +148,7 @@ class DistillCommand(DistillStageConfig):
 
 
 def run_distill(cmd: DistillCommand) -> None:
-    if not cmd.run_dir:
-        raise ValueError("--run-dir: required (a run directory with a trained teacher)")
+    rundir.check_run_dir(cmd.run_dir, must_exist=True)
     summary = distill_stage.run(cmd.run_dir, cmd.stage(), force=cmd.force)
     print(json.dumps(summary, indent=2))
 
@@ -172,6 +170,7 @@ class RunCommand(RunConfig):
 
 
 def run_run(cmd: RunCommand) -> None:
+    rundir.check_run_dir(cmd.run_dir, must_exist=False)
     summary = run_pipeline.run(cmd.run_dir, cmd.config(), force=cmd.force)
     print(json.dumps(summary, indent=2))
 
@@ -181,12 +180,11 @@ class EvaluateCommand(EvaluateConfig):
     """Evaluate the run directory's teacher or student on fresh episodes (+ robustness sweeps)."""
 
     run_dir: str = ""
-    """Run directory holding the policy to evaluate."""
+    """Run directory holding the policy to evaluate (required)."""
 
 
 def run_evaluate(cmd: EvaluateCommand) -> None:
-    if not cmd.run_dir:
-        raise ValueError("--run-dir: required (a run directory with a trained policy)")
+    rundir.check_run_dir(cmd.run_dir, must_exist=True)
     fields = {f.name: getattr(cmd, f.name) for f in dataclasses.fields(EvaluateConfig)}
     evaluate_stage.run(cmd.run_dir, EvaluateConfig(**fields))  # prints its table
 
@@ -202,8 +200,7 @@ class ReportCommand:
 
 
 def run_report(cmd: ReportCommand) -> None:
-    if not cmd.run_dir:
-        raise ValueError("--run-dir: required (a run directory to report on)")
+    rundir.check_run_dir(cmd.run_dir, must_exist=True)
     video_policy = run_pipeline.student_video_policy(cmd.run_dir) if cmd.video else None
     print(report.write_report(cmd.run_dir, video=cmd.video, video_policy=video_policy))
 
@@ -219,8 +216,7 @@ class ExportCommand:
 
 
 def run_export(cmd: ExportCommand) -> None:
-    if not cmd.run_dir:
-        raise ValueError("--run-dir: required (a run directory with a distilled student)")
+    rundir.check_run_dir(cmd.run_dir, must_exist=True)
     loaded = rundir.load_student(cmd.run_dir)
     env = envs.make(loaded.env_name, loaded.env_config)
     out = Path(cmd.out or rundir.RunDir(cmd.run_dir).export_dir)
@@ -299,11 +295,11 @@ def _run_dir_env(run_dir: str | None) -> str | None:
     """The task of the teacher recorded in ``run_dir/config.json``, if any."""
     if not run_dir:
         return None
-    path = rundir.RunDir(run_dir).config
-    try:
-        return json.loads(path.read_text())["teacher"]["config"]["env"]
-    except (OSError, KeyError, ValueError):
-        return None
+    path = Path(run_dir)
+    if not path.is_dir():
+        return None  # the command's own check names the problem
+    env = rundir.RunDir(path).read_config().get("teacher", {}).get("config", {}).get("env")
+    return env if isinstance(env, str) else None
 
 
 def _parse(cls: Any, args: list[str], prog: str, kwargs: dict[str, Any]) -> Any:
@@ -331,7 +327,7 @@ def _one_line(box: str) -> str:
 
 
 def _usage() -> str:
-    lines = ["usage: dexdistill {" + ",".join(COMMANDS) + "} [--help] ...", ""]
+    lines = ["usage: dexdistill {" + ",".join(COMMANDS) + "} [--help] ... | --version", ""]
     for name, (cls, _) in COMMANDS.items():
         doc = BENCH_HELP if name == "bench" else (cls.__doc__ or "").strip().splitlines()[0]
         lines.append(f"  {name:<9} {doc}")
@@ -343,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        print(f"dexdistill {files.VERSION}")
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
@@ -358,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         kwargs = {} if default is None else {"default": default}
         cmd = _parse(cls, rest, f"dexdistill {name}", kwargs)
         fn(cmd)
-    except (ValueError, FileNotFoundError, FloatingPointError) as err:
+    except (ValueError, OSError, FloatingPointError) as err:
         print(f"dexdistill {name}: error: {err}", file=sys.stderr)
         return 2
     return 0

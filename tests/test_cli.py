@@ -102,3 +102,42 @@ def test_xla_flags_are_added_when_known_and_asked_once_per_jaxlib(tmp_path, monk
     assert runtime.add_xla_flags((scheduler, unknown), tmp_path) == [scheduler]
     with pytest.raises(AssertionError, match="probed again"):
         runtime.add_xla_flags(("--xla_cpu_enable_fast_math=false",), tmp_path)
+
+
+def _one_error_line(capsys, argv: list[str]) -> str:
+    assert cli.main(argv) == 2, argv
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+def test_version_is_printed(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip().startswith("dexdistill ")
+
+
+def test_a_run_dir_that_is_a_file_gets_one_line(tmp_path, capsys):
+    file = tmp_path / "notes.txt"
+    file.write_text("x")
+    for command in ("teacher", "run", "report", "evaluate"):
+        line = _one_error_line(capsys, [command, "--run-dir", str(file)])
+        assert "is a file" in line and str(file) in line
+
+
+def test_reading_commands_refuse_a_missing_run_dir_and_create_nothing(tmp_path, capsys):
+    typo = tmp_path / "runs" / "typo"
+    for command in ("report", "evaluate", "export", "distill"):
+        line = _one_error_line(capsys, [command, "--run-dir", str(typo)])
+        assert "no such run directory" in line, line
+        assert not typo.exists() and not typo.parent.exists(), command
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [('{"teacher": ', "not valid JSON"), ("[1, 2]", "expected a JSON object")],
+)
+def test_a_broken_config_json_is_named_in_one_line(tmp_path, capsys, text, says):
+    (tmp_path / "config.json").write_text(text)
+    for command in ("teacher", "distill", "evaluate"):
+        line = _one_error_line(capsys, [command, "--run-dir", str(tmp_path)])
+        assert says in line and "config.json" in line, line
