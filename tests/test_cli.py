@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pytest
 
@@ -141,3 +142,20 @@ def test_a_broken_config_json_is_named_in_one_line(tmp_path, capsys, text, says)
     for command in ("teacher", "distill", "evaluate"):
         line = _one_error_line(capsys, [command, "--run-dir", str(tmp_path)])
         assert says in line and "config.json" in line, line
+
+
+def test_progress_draws_a_notebook_bar_in_a_kernel(monkeypatch):
+    import types
+
+    from dexdistill.pipelines.io import logs
+
+    assert logs.notebook_tqdm() is None  # pytest is no kernel
+    ZMQInteractiveShell = type("ZMQInteractiveShell", (), {})
+    fake = types.SimpleNamespace(get_ipython=lambda: ZMQInteractiveShell())
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    monkeypatch.setitem(sys.modules, "ipywidgets", types.ModuleType("ipywidgets"))
+    from tqdm.notebook import tqdm as notebook_bar
+
+    assert logs.notebook_tqdm() is notebook_bar
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # no widgets: plain lines
+    assert logs.notebook_tqdm() is None

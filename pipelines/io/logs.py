@@ -91,8 +91,27 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     return [r for r in map(_parse, path.read_text().splitlines()) if r is not None]
 
 
+def notebook_tqdm() -> Any | None:
+    """tqdm's notebook bar when running in a Jupyter or Colab kernel with ipywidgets (the
+    bar needs them), else None."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    kernel = shell is not None and (
+        type(shell).__name__ == "ZMQInteractiveShell" or "google.colab" in sys.modules
+    )
+    if not kernel:
+        return None
+    try:
+        import ipywidgets  # noqa: F401  (tqdm.notebook draws with them)
+        from tqdm.notebook import tqdm as bar
+    except ImportError:
+        return None
+    return bar
+
+
 class Progress:
-    """A tqdm bar on a terminal; periodic plain lines otherwise (CI logs, notebooks)."""
+    """A tqdm bar on a terminal or in a notebook (Jupyter, Colab); periodic plain lines
+    otherwise (CI logs, a notebook without ipywidgets)."""
 
     def __init__(
         self, total: int, initial: int, desc: str, unit: str = "it", every_s: float = 15.0
@@ -100,9 +119,11 @@ class Progress:
         self.tty = sys.stderr.isatty()
         self.quiet = not distributed.is_primary()  # one progress line per run, not per host
         self.total, self.n, self.desc = total, initial, desc
+        notebook = notebook_tqdm()
+        bar = notebook or (tqdm if self.tty else None)
         self._bar = (
-            tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True)
-            if self.tty and not self.quiet
+            bar(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True)
+            if bar is not None and not self.quiet
             else None
         )
         self._every, self._last = every_s, 0.0
