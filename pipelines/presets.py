@@ -186,6 +186,10 @@ PRESETS: dict[str, RunConfig] = {
         ),
     ),
     "dclaw_valve_gpu": _run(TeacherStageConfig(env="dclaw_valve", ppo=_VALVE_GPU)),
+    # a Colab TPU has 8 cores: 2048 envs is 256 per core (a multiple of the device count)
+    "dclaw_valve_tpu": _run(
+        TeacherStageConfig(env="dclaw_valve", ppo=dataclasses.replace(_VALVE_GPU, num_envs=2048))
+    ),
     "trifinger_cube_cpu": _manipulation_cpu(
         "trifinger_cube", _TRIFINGER, 30_000_000, _TRIFINGER_DAGGER
     ),
@@ -203,6 +207,7 @@ DESCRIPTIONS: dict[str, str] = {
     "quickstart": "dexdistill run's default: valve teacher + keypoint GRU student, "
     "<= 10 min on 2 cores",
     "dclaw_valve_gpu": "valve turning on one GPU",
+    "dclaw_valve_tpu": "valve turning on a TPU (8 cores, e.g. Colab's; not yet measured)",
     "trifinger_cube_cpu": "trifinger_cube with the floor -> lifted -> pose curriculum on "
     "2 CPU cores (teacher <= 60 min)",
     "hand_cube_cpu": "hand_cube, Dactyl's 3-D goals with the rotation curriculum on 2 CPU "
