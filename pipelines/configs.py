@@ -129,6 +129,8 @@ class DistillStageConfig:
 
 
 Policy = Literal["teacher", "student"]
+Condition = Literal["none", "heldout", "reality", "sim2sim"]
+"""A condition of ``dexdistill run``'s comparisons (see ``RunConfig.conditions``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,11 +190,19 @@ class RunConfig:
     teacher: TeacherStageConfig = TeacherStageConfig()
     distill: DistillStageConfig = DistillStageConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
-    """Evaluation of both policies (``policy`` is set per policy)."""
+    """Settings of the comparisons below (episodes, seed); ``policy``, ``randomization``
+    and ``backend`` are set per condition."""
+    conditions: tuple[Condition, ...] = ("heldout", "reality", "sim2sim")
+    """What the student is compared with its teacher under, on the same fresh episodes,
+    after training (the training randomization is the distill stage's final evaluation):
+    'heldout' (ranges wider than training), 'reality' (the reality proxy: held-out ranges on a
+    perturbed simulator), 'none' (no randomization), 'sim2sim' (the physics engine the
+    policies were not trained on; skipped for tasks without one)."""
     video: bool = True
     """Render a student episode into the report (needs OpenGL: ``MUJOCO_GL=egl``)."""
 
     def validate(self) -> None:
+        checks.check_types(self)
         self.teacher.validate()
         self.distill.validate()
         self.evaluate.validate()

@@ -49,12 +49,18 @@ def check_smoke_run(run_dir: Path) -> None:
     # ... from the student's recorded final-evaluation episode (no extra rollout compile)
     assert (run_dir / "student" / "episode.npz").stat().st_size > 0
     results = _results(run_dir)
-    assert set(results) >= {"teacher", "student", "teacher_train", "student_train"}
-    # the student is evaluated on the teacher's final-evaluation episodes
+    # student vs teacher on the training randomization (the distill stage's final evaluation,
+    # on the teacher's final-evaluation episodes), held out and on the reality proxy; no
+    # sim-to-sim for point_mass (no physics engine), and no copies of a stage's evaluation
+    assert set(results) == {"teacher", "student", "student_heldout", "student_reality"}
     assert results["student"]["teacher"]["success_rate"] == results["teacher"]["success_rate"]
-    teacher, student = results["teacher_train"], results["student_train"]
+    student, teacher = results["student"], results["student"]["teacher"]
     assert teacher["success_rate"] >= 0.8
     assert student["success_rate"] >= 0.9 * teacher["success_rate"], (student, teacher)
+    for condition in ("heldout", "reality"):
+        row = results[f"student_{condition}"]
+        assert row["randomization"] == condition and "success_rate" in row["teacher"]
+    assert report.count("`student/eval.json`") == 1 and "student_train" not in report
     config = json.loads((run_dir / "config.json").read_text())
     assert {"teacher", "distill", "package_version", "git_commit"} <= set(config)
     stages = json.loads((run_dir / "pipeline.json").read_text())["stages"]
@@ -105,7 +111,7 @@ def test_run_killed_in_every_stage_ends_like_an_uninterrupted_run(tmp_path):
         (["teacher", "--preset", "tiny", "--run-dir", "x", "--ppo.num-envs", "0"], "num_envs"),
         (["distill", "--run-dir", "x", "--dagger.mixing", "sometimes"], "dagger.mixing"),
         (["teacher", "--preset", "tiny", "--run-dir", "x", "--env-overrides", "nope=1"], "nope"),
-        (["distill", "--run-dir", "nowhere"], "no teacher in nowhere"),
+        (["distill", "--run-dir", "nowhere"], "--run-dir nowhere: no such run directory"),
         (["bench", "envs", "--tasks", "cube_juggle"], "tasks=['cube_juggle']: registered"),
         (["bench", "distill", "--batch-sizes", "0"], "batch_sizes=[0]: must be"),
         (["ablate", "dagger", "--env-overrides", "instability=-1"], "instability=-1"),

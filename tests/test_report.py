@@ -181,7 +181,7 @@ def test_full_report(tmp_path: Path) -> None:
     text = path.read_text()
     assert f"# dexdistill report: {TASK}" in text
     assert "0.625 ± 0.059" in text and "0.5 ± 0.061" in text
-    assert "| Student / teacher success | 0.8 |" in text
+    assert "| Student / teacher success (same episodes) | 0.8 |" in text
     assert "43.4 ± 13.8" in text  # Dactyl Table 3 form
     assert "50 20 50" not in text and "20 50 50" in text  # trials sorted
     assert "`eval/teacher_heldout.json`" in text and "heldout" in text
@@ -332,3 +332,21 @@ def test_mjx_frames_render(task: str, tmp_path: Path) -> None:
     images = render.render_frames(env, frames, 96, 64)
     assert len(images) == 4 and images[0].shape == (64, 96, 3)
     assert images[-1].std() > 5  # not a blank frame
+
+
+def test_evaluation_rows_name_their_level_appear_once_and_fit_the_task(tmp_path: Path) -> None:
+    """Each evaluation once (a copy of a stage's evaluation is left out), every row names
+    its goal level, and a hand report has no per-episode success column."""
+    run = _make_run(tmp_path)
+    teacher = json.loads((run / "teacher" / "eval.json").read_text())
+    teacher["goal_level"] = "3.14rad"
+    (run / "teacher" / "eval.json").write_text(json.dumps(teacher))
+    copy = {**teacher, "policy": "teacher", "source": "student/eval.json"}
+    (run / "eval" / "teacher_train.json").write_text(json.dumps(copy))
+    text = report.write_report(run, video=False).read_text()
+    evaluations = text.split("## Evaluations", 1)[1].split("\n## ", 1)[0]
+    header = evaluations.strip().splitlines()[0]
+    assert "goal level" in header and "goals / min" in header
+    assert "success ± 95% CI" not in header  # the hand's table is Dactyl's
+    assert "`eval/teacher_train.json`" not in evaluations
+    assert "| `teacher/eval.json` | teacher | 3.14rad | train |" in evaluations

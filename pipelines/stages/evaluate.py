@@ -199,6 +199,9 @@ def run(run_dir: str | Path, cfg: EvaluateConfig, verbose: bool = True) -> dict[
         "episodes": cfg.episodes,
         "seed": cfg.seed,
     }
+    levels = cur_lib.levels_of(env)
+    if levels:  # the hardest level, curriculum off (final_config above)
+        result["goal_level"] = levels[env.start_level]
     head = (headline_metric(env), env.dt)
     result.update(
         eval_lib.record(_evaluate(env, policy, cfg.episodes, key, timer, roles[0][2]), *head)

@@ -9,14 +9,13 @@ wall-clock goes to ``DIR/pipeline.json``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 from dexdistill import envs
 from dexdistill.pipelines import rundir
-from dexdistill.pipelines.configs import RunConfig
+from dexdistill.pipelines.configs import EvaluateConfig, RunConfig
 from dexdistill.pipelines.io import files
 from dexdistill.pipelines.outputs import report
 from dexdistill.pipelines.stages import (
@@ -55,12 +54,8 @@ def run(run_dir: str | Path, cfg: RunConfig, force: bool = False) -> dict[str, A
         return _stopped(run_dir, log, "distill")
 
     def evaluate() -> None:
-        if _reuse_final_evaluation(run_dir, cfg):
-            return
-        for policy in ("teacher", "student"):
-            ecfg = dataclasses.replace(cfg.evaluate, policy=policy)
-            out = rundir.RunDir(run_dir).evaluation(evaluate_stage.output_name(ecfg))
-            if not out.exists():
+        for ecfg in comparisons(run_dir, cfg):
+            if not rundir.RunDir(run_dir).evaluation(evaluate_stage.output_name(ecfg)).exists():
                 evaluate_stage.run(run_dir, ecfg)
 
     _timed(stages, "evaluate", evaluate)
@@ -88,29 +83,24 @@ def student_video_policy(run_dir: str | Path) -> tuple[Any, Any, Any] | None:
     return env, loaded.policy(), loaded.initial_carry
 
 
-def _reuse_final_evaluation(run_dir: Path, cfg: RunConfig) -> bool:
-    """Writes ``eval/{teacher,student}_train.json`` from the distill stage's final evaluation.
-
-    That evaluation already ran student and teacher on the same fresh randomized episodes
-    with the training randomization; when the requested evaluation is exactly that (no
-    sweeps, same episode count) it is reused instead of compiled and run again.
-    """
-    e = cfg.evaluate
-    rd = rundir.RunDir(run_dir)
-    final = rd.final_eval("student")
-    if e.randomization != "train" or e.sweeps or e.env_overrides or not final.exists():
-        return False
-    data = json.loads(final.read_text())
-    if data.get("episodes") != e.episodes:
-        return False
-    teacher = data["teacher"]
-    common = {"randomization": "train", "episodes": e.episodes, "source": "student/eval.json"}
-    student = {k: v for k, v in data.items() if k not in ("teacher", "finished", "ratio")}
-    student.update(common, policy="student", teacher_success_rate=teacher["success_rate"])
-    student["teacher_success_ci95"] = teacher["success_ci95"]
-    files.write_json(rd.evaluation("teacher_train"), {**teacher, **common, "policy": "teacher"})
-    files.write_json(rd.evaluation("student_train"), student)
-    return True
+def comparisons(run_dir: str | Path, cfg: RunConfig) -> list[EvaluateConfig]:
+    """The student-vs-teacher evaluations of ``cfg.conditions`` (each evaluates the student
+    and its teacher on the same episodes). ``sim2sim`` is the engine the distill stage did
+    not train on; a task without a physics engine (``point_mass``) has none and skips it."""
+    trained = (rundir.RunDir(run_dir).read_config().get("physics_backend") or {}).get("distill")
+    out = []
+    for condition in cfg.conditions:
+        if condition == "sim2sim":
+            if trained not in ("mujoco", "mjx"):
+                continue
+            other = "mjx" if trained == "mujoco" else "mujoco"
+            ecfg = dataclasses.replace(
+                cfg.evaluate, policy="student", randomization="train", backend=other
+            )
+        else:
+            ecfg = dataclasses.replace(cfg.evaluate, policy="student", randomization=condition)
+        out.append(ecfg)
+    return out
 
 
 def _stopped(run_dir: Path, log: dict[str, Any], stage: str) -> dict[str, Any]:

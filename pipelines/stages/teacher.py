@@ -179,6 +179,7 @@ def final_evaluation(
     names = cur_lib.levels_of(eval_env)
     if names:
         summary["curriculum"] = {"level": reached, "level_name": names[reached]}
+        summary["goal_level"] = names[-1]  # the main evaluation is at the hardest level
         hardest = {k: v for k, v in summary.items() if k not in ("finished", "curriculum")}
         summary["levels"] = {  # easiest first; the hardest is the main evaluation above
             name: eval_lib.summarize(

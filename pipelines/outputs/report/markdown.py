@@ -37,11 +37,16 @@ def summary_section(s: dict[str, Any]) -> list[str]:
     rows: list[list[str]] = []
     # hand_cube: ``success`` (the episode ended on a goal) says nothing; the headline does
     rates = s.get("headline_metric") != "consecutive_successes"
+
+    def at(level: Any) -> str:
+        return f" at goal level `{level}`" if level else ""
+
+    t_at, s_at = at(s.get("teacher_level")), at(s.get("student_level"))
     if rates and s["teacher_success"] is not None:
         n = f", {_fmt(s['teacher_episodes'])} episodes" if s["teacher_episodes"] else ""
         rows.append(
             [
-                "Teacher success",
+                "Teacher success" + t_at,
                 _pm(s["teacher_success"], s["teacher_success_ci95"])
                 + n
                 + src[s["teacher_success_source"]],
@@ -51,7 +56,7 @@ def summary_section(s: dict[str, Any]) -> list[str]:
         n = f", {_fmt(s['student_episodes'])} episodes" if s["student_episodes"] else ""
         rows.append(
             [
-                "Student success",
+                "Student success" + s_at,
                 _pm(s["student_success"], s["student_success_ci95"])
                 + n
                 + src[s["student_success_source"]],
@@ -59,13 +64,16 @@ def summary_section(s: dict[str, Any]) -> list[str]:
         )
     if rates and s["teacher_success_same_episodes"] is not None:
         rows.append(
-            ["Teacher success on the student's episodes", _fmt(s["teacher_success_same_episodes"])]
+            [
+                "Teacher success on the student's episodes" + s_at,
+                _fmt(s["teacher_success_same_episodes"]),
+            ]
         )
     ratio_label = (
         "Student / teacher consecutive successes (same episodes)"
         if s.get("headline_metric") == "consecutive_successes"
-        else "Student / teacher success"
-    )
+        else "Student / teacher success (same episodes)"
+    ) + s_at
     optional = [
         (ratio_label, "ratio"),
         ("Goal level the teacher's curriculum reached", "curriculum_level"),
@@ -106,7 +114,8 @@ def _trials_text(trials: list[Any]) -> str:
 
 
 def _eval_rows(run: RunData) -> list[tuple[str, dict[str, Any]]]:
-    """``(source, evaluation)``: the stages' final evaluations, then ``DIR/eval/*.json``."""
+    """``(source, evaluation)``, each evaluation once: the stages' final evaluations, then
+    ``DIR/eval/*.json`` (copies of a stage's evaluation, which older runs wrote, left out)."""
     rows = []
     trained_on = run.config.get("physics_backend") or {}
     for name, data, stage in (
@@ -114,72 +123,80 @@ def _eval_rows(run: RunData) -> list[tuple[str, dict[str, Any]]]:
         ("student/eval.json", run.student_eval, "distill"),
     ):
         if data is not None:
-            policy = name.split("/")[0]
-            physics = trained_on.get(stage, "—")
-            rows.append(
-                (
-                    name,
-                    {
-                        "policy": policy,
-                        "randomization": "train",
-                        "physics_backend": physics,
-                        **data,
-                    },
-                )
-            )
-    rows += [(f"eval/{name}", data) for name, data in run.evals]
+            meta = {
+                "policy": name.split("/")[0],
+                "randomization": "train",
+                "physics_backend": trained_on.get(stage, "—"),
+            }
+            rows.append((name, {**meta, **data}))
+    rows += [(f"eval/{name}", d) for name, d in run.evals if "source" not in d]
     return rows
 
 
+def _row(source: str, d: dict[str, Any], hand: bool) -> list[str]:
+    """One evaluation's cells; a student row also gets its teacher on the same episodes."""
+    head = [
+        f"`{source}`",
+        str(d.get("policy", "—")),
+        str(d.get("goal_level", "—")),
+        str(d.get("randomization", "—")),
+        str(d.get("physics_backend", "—")),
+        _fmt(d.get("episodes")),
+    ]
+    teacher = d.get("teacher") if isinstance(d.get("teacher"), dict) else None
+    if hand:
+        cs = consecutive(d) or {}
+        t_cs = consecutive(teacher) or {}
+        trials = cs.get("trials") if isinstance(cs.get("trials"), list) else []
+        return head + [
+            _pm(cs.get("mean"), cs.get("std")) if cs else "—",
+            _fmt(cs.get("median")) if cs else "—",
+            _trials_text(trials) if trials else "—",
+            _fmt(d.get("goals_per_minute")),
+            _fmt(d.get("drop_rate")),
+            _pm(t_cs.get("mean"), t_cs.get("std")) if t_cs else "—",
+        ]
+    t_rate = teacher.get("success_rate") if teacher else d.get("teacher_success_rate")
+    return head + [
+        _pm(d.get("success_rate"), d.get("success_ci95")),
+        _fmt(d.get("return_mean")),
+        _fmt(t_rate) if t_rate is not None else "—",
+    ]
+
+
 def evaluation_section(run: RunData) -> list[str]:
+    """Every evaluation once; each row names its policy, goal level and conditions, and a
+    student row its teacher on the same episodes. The hand's rows are Dactyl's table (its
+    per-episode "success" means nothing there); the other tasks' the success rate."""
     rows = _eval_rows(run)
     if not rows:
         return []
-    header = [
-        "source",
-        "policy",
-        "randomization",
-        "physics",
-        "episodes",
-        "success ± 95% CI",
-        "return",
-        "consecutive successes (mean ± std)",
-        "median",
-        "trials (sorted)",
-        "drop rate",
-    ]
-    body, long_trials = [], []
-    for source, d in rows:
-        cs = consecutive(d) or {}
-        trials = cs.get("trials") if isinstance(cs.get("trials"), list) else []
-        if len(trials) > MAX_INLINE_TRIALS:
-            long_trials.append((source, sorted(t for t in trials if num(t) is not None)))
-        body.append(
-            [
-                f"`{source}`",
-                str(d.get("policy", "—")),
-                str(d.get("randomization", "—")),
-                str(d.get("physics_backend", "—")),
-                _fmt(d.get("episodes")),
-                _pm(d.get("success_rate"), d.get("success_ci95")),
-                _fmt(d.get("return_mean")),
-                _pm(cs.get("mean"), cs.get("std")) if cs else "—",
-                _fmt(cs.get("median")) if cs else "—",
-                _trials_text(trials) if trials else "—",
-                _fmt(d.get("drop_rate")),
-            ]
-        )
-    lines = ["## Evaluations", "", *_table(header, body)]
+    hand = any(consecutive(d) for _, d in rows)
+    head = ["source", "policy", "goal level", "randomization", "physics", "episodes"]
+    if hand:
+        head += [
+            "consecutive successes (mean ± std)",
+            "median",
+            "trials (sorted)",
+            "goals / min",
+            "drop rate",
+            "teacher, same episodes",
+        ]
+    else:
+        head += ["success ± 95% CI", "return", "teacher, same episodes"]
+    body = [_row(source, d, hand) for source, d in rows]
+    lines = ["## Evaluations", "", *_table(head, body)]
     lines += [
         "",
         "*physics*: the simulator of that evaluation; a row on the simulator the policy was "
-        "not trained on (sim-to-sim) comes from `dexdistill evaluate --backend mjx|mujoco`.",
+        "not trained on (sim-to-sim) comes from `dexdistill evaluate --backend mjx|mujoco`. "
+        "*teacher, same episodes*: the teacher on the student's episodes (student rows).",
     ]
-    for source, trials in long_trials:
-        lines += [
-            "",
-            f"Consecutive successes of `{source}` (sorted): {' '.join(_fmt(t) for t in trials)}",
-        ]
+    for source, d in rows:
+        trials = (consecutive(d) or {}).get("trials")
+        if isinstance(trials, list) and len(trials) > MAX_INLINE_TRIALS:
+            text = " ".join(_fmt(t) for t in sorted(t for t in trials if num(t) is not None))
+            lines += ["", f"Consecutive successes of `{source}` (sorted): {text}"]
     return lines
 
 

@@ -117,6 +117,8 @@ def report_summary(run_dir: str | Path | RunData) -> dict[str, Any]:
         "teacher_goals_per_minute": num((run.teacher_eval or {}).get("goals_per_minute")),
         "headline_metric": (run.student_eval or run.teacher_eval or {}).get("headline_metric"),
         "curriculum_level": ((run.teacher_eval or {}).get("curriculum") or {}).get("level_name"),
+        "teacher_level": (run.teacher_eval or {}).get("goal_level"),
+        "student_level": (run.student_eval or {}).get("goal_level"),
         "student_success": s_success,
         "student_success_ci95": s_ci,
         "student_success_source": s_src,
