@@ -18,38 +18,42 @@ from dexdistill import envs
 from dexdistill.envs.tasks import geometry
 from dexdistill.pipelines import rundir
 
-t = rundir.load_teacher(sys.argv[1])
-env = envs.make(
-    "hand_cube", envs.with_overrides(t.env_config, {"curriculum.enabled": False, "goal_level": 0})
-)
-policy = t.policy(deterministic=True)
-B, T = 256, 200
-reset = jax.jit(jax.vmap(env.reset))
-step = jax.jit(jax.vmap(env.step))
-s = reset(jax.random.split(jax.random.PRNGKey(1), B))
-rel = jax.vmap(lambda g, q: geometry.quat_mul(g, geometry.quat_conj(q)))(
-    s.info["goal_quat"], s.data.qpos[:, env._obj_qadr + 3 : env._obj_qadr + 7]
-)
-axis = np.asarray(rel[:, 1:])
-axis = axis / np.linalg.norm(axis, axis=1, keepdims=True)
-angle = 2 * np.arccos(np.clip(np.abs(np.asarray(rel[:, 0])), 0, 1))
+BATCH, STEPS = 256, 200
 
 
-@jax.jit
-def run(s, key):
-    def body(c, k):
-        s, hit = c
-        a, _, _ = policy(s.obs, None, k)
-        s = step(s, a)
-        return (s, hit | (s.metrics["consecutive_successes"] >= 1)), None
+def main(run_dir: str) -> None:
+    teacher = rundir.load_teacher(run_dir)
+    level0 = {"curriculum.enabled": False, "goal_level": 0}
+    env = envs.make("hand_cube", envs.with_overrides(teacher.env_config, level0))
+    policy = teacher.policy(deterministic=True)
+    reset, step = jax.jit(jax.vmap(env.reset)), jax.jit(jax.vmap(env.step))
+    state = reset(jax.random.split(jax.random.PRNGKey(1), BATCH))
+    quat = jax.vmap(lambda d: env.object_pose(d)[1])(state.data)
+    rel = jax.vmap(lambda g, q: geometry.quat_mul(g, geometry.quat_conj(q)))(
+        state.info["goal_quat"], quat
+    )
+    axis = np.asarray(rel[:, 1:])
+    axis = axis / np.linalg.norm(axis, axis=1, keepdims=True)
 
-    (s, hit), _ = jax.lax.scan(body, (s, jp.zeros(B, bool)), jax.random.split(key, T))
-    return hit
+    @jax.jit
+    def reached(state: envs.State, key: jax.Array) -> jax.Array:
+        def body(carry, k):
+            s, hit = carry
+            action, _, _ = policy(s.obs, None, k)
+            s = step(s, action)
+            return (s, hit | (s.metrics["consecutive_successes"] >= 1)), None
+
+        init = (state, jp.zeros(BATCH, bool))
+        (_, hit), _ = jax.lax.scan(body, init, jax.random.split(key, STEPS))
+        return hit
+
+    hit = np.asarray(reached(state, jax.random.PRNGKey(2)))
+    print(f"first goal reached: {hit.mean():.3f} of {BATCH}")
+    dominant = np.argmax(np.abs(axis), axis=1)
+    for i, name in enumerate(("x (along the fingers)", "y (across the palm)", "z (palm normal)")):
+        m = dominant == i
+        print(f"dominant axis {name}: n={m.sum()} reached={hit[m].mean():.2f}")
 
 
-hit = np.asarray(run(s, jax.random.PRNGKey(2)))
-print("first-goal success", hit.mean(), "mean angle", angle.mean())
-dom = np.argmax(np.abs(axis), axis=1)
-for i, n in enumerate("xyz"):
-    m = dom == i
-    print(f"dominant axis {n}: n={m.sum()} success={hit[m].mean():.2f}")
+if __name__ == "__main__":
+    main(sys.argv[1])
