@@ -350,3 +350,22 @@ def test_evaluation_rows_name_their_level_appear_once_and_fit_the_task(tmp_path:
     assert "success ± 95% CI" not in header  # the hand's table is Dactyl's
     assert "`eval/teacher_train.json`" not in evaluations
     assert "| `teacher/eval.json` | teacher | 3.14rad | train |" in evaluations
+
+
+def test_videos_show_the_cubes_faces_in_six_colours() -> None:
+    """Dactyl's block has lettered faces; ours has coloured ones, on the goal cube too, in
+    the render model only (the physics model is unchanged)."""
+    import mujoco
+
+    for task in ("hand_cube", "trifinger_cube"):
+        env = envs.make(task)
+        model = render._render_model(env, 64, 48)
+        assert (model.nq, model.nv) == (env.mj_model.nq, env.mj_model.nv)
+        assert model.ngeom == env.mj_model.ngeom + 12
+        body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "object")
+        plates = np.flatnonzero(model.geom_bodyid == body)[1:]
+        colours = {tuple(np.round(model.geom_rgba[g, :3], 2)) for g in plates}
+        assert len(plates) == 6 and len(colours) == 6, task
+        assert np.all(model.geom_contype[plates] == 0) and np.all(
+            model.geom_conaffinity[plates] == 0
+        )

@@ -126,9 +126,59 @@ def render_recorded(
 # ----------------------------------------------------------------------------- MuJoCo frames
 
 
+FACE_COLORS = (
+    (0.85, 0.15, 0.15),  # +x red
+    (0.15, 0.65, 0.2),  # -x green
+    (0.15, 0.35, 0.9),  # +y blue
+    (0.95, 0.85, 0.15),  # -y yellow
+    (0.95, 0.95, 0.95),  # +z white
+    (0.55, 0.2, 0.75),  # -z purple
+)
+"""Colours of a box object's six faces in videos (+x, -x, +y, -y, +z, -z), so a viewer
+can tell the faces apart, as on Dactyl's lettered block; the goal cube has the same."""
+
+
+def _with_face_colours(env: Env) -> Any | None:
+    """The task's model with a thin coloured plate on each face of its box object and goal
+    (render only: no physics runs on it), or None for a task without a box object."""
+    import mujoco
+
+    build = getattr(env, "build_mjcf", None)
+    if build is None:
+        return None
+    spec = mujoco.MjSpec.from_string(build())
+    names = {b.name for b in spec.bodies}
+    for body_name in (getattr(env, "object_body_name", "object"), "goal"):
+        if body_name not in names:
+            continue
+        body = spec.body(body_name)
+        for geom in [g for g in body.geoms if g.type == mujoco.mjtGeom.mjGEOM_BOX]:
+            half = np.asarray(geom.size, float)
+            alpha = 0.5 if body_name == "goal" else 1.0
+            for k, rgb in enumerate(FACE_COLORS):
+                axis, sign = k // 2, 1.0 if k % 2 == 0 else -1.0
+                size, pos = 0.8 * half, np.asarray(geom.pos, float).copy()
+                size[axis], pos[axis] = 0.0005, pos[axis] + sign * (half[axis] + 0.0005)
+                body.add_geom(
+                    type=mujoco.mjtGeom.mjGEOM_BOX,
+                    size=size,
+                    pos=pos,
+                    rgba=[*rgb, alpha],
+                    contype=0,
+                    conaffinity=0,
+                    group=geom.group,
+                    density=0.0,
+                )
+    model = spec.compile()
+    base = env.mj_model
+    same = (model.nq, model.nv, model.nmocap) == (base.nq, base.nv, base.nmocap)
+    return model if same else None
+
+
 def _render_model(env: Env, width: int, height: int) -> Any:
-    """A copy of ``env.mj_model`` whose offscreen buffer fits ``width x height``."""
-    model = copy.copy(env.mj_model)
+    """A copy of ``env.mj_model`` (with coloured cube faces where the object is a box) whose
+    offscreen buffer fits ``width x height``."""
+    model = _with_face_colours(env) or copy.copy(env.mj_model)
     model.vis.global_.offwidth = max(int(model.vis.global_.offwidth), width)
     model.vis.global_.offheight = max(int(model.vis.global_.offheight), height)
     return model
@@ -169,15 +219,18 @@ def _camera_id(model: Any, camera: str | int | None) -> int:
 
 
 def _scale_object(model: Any, env: Env, scale: float) -> None:
-    """Applies the episode's randomized object scale to the render model's object geoms."""
-    index = getattr(env, "index", None)
-    if index is None:
+    """Applies the episode's randomized object scale to the render model's object geoms
+    (its face plates too); ``model`` is a fresh render model, scaled once."""
+    import mujoco
+
+    name = getattr(env, "object_body_name", "object")
+    body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, name)
+    if body < 0:
         return
-    base = env.mj_model
-    og = np.asarray(index.object_geoms)
-    model.geom_size[og] = base.geom_size[og] * scale
-    model.geom_pos[og] = base.geom_pos[og] * scale
-    model.geom_rbound[og] = base.geom_rbound[og] * scale
+    og = np.flatnonzero(model.geom_bodyid == body)
+    model.geom_size[og] *= scale
+    model.geom_pos[og] *= scale
+    model.geom_rbound[og] *= scale
 
 
 def render_mujoco_frames(
