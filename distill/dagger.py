@@ -41,7 +41,9 @@ class DAggerConfig:
     """DAgger settings."""
 
     iterations: int = 20
+    """DAgger iterations, each one mixed rollout then fit.num_updates gradient steps."""
     num_envs: int = 64
+    """Parallel environments per rollout; each adds num_envs sequences to the dataset."""
     unroll_length: int = 40
     """Steps per rollout; also the sequence length for truncated BPTT."""
     mixing: Mixing = "step"
@@ -61,6 +63,7 @@ class DAggerConfig:
     fit: fit_lib.FitConfig = fit_lib.FitConfig()
     student: StudentConfig = StudentConfig()
     seed: int = 0
+    """Random seed for the student's initialization, environment resets and rollout sampling."""
 
     def validate(self) -> None:
         checks.check_types(self, "dagger.")

@@ -38,12 +38,15 @@ class FitConfig:
     """Supervised update settings (per DAgger iteration)."""
 
     loss: Loss = "mse"
+    """'mse'/'huber' fit the mean action; 'nll'/'kl' the std too; 'std_mse' is mse / teacher var."""
     learning_rate: float = 1e-3
+    """Adam step size."""
     num_updates: int = 32
     """Gradient steps per DAgger iteration."""
     batch_size: int = 32
     """Sequences per minibatch."""
     max_grad_norm: float = 1.0
+    """Gradients are clipped to this global L2 norm before each Adam step."""
     aux_weight: float = 0.0
     """Weight of the auxiliary prediction loss (needs ``aux_outputs`` in the student)."""
     memory_start: MemoryStart = "refresh"

@@ -23,9 +23,13 @@ class BetaSchedule:
     ``horizon`` iterations) or ``success_gated`` (halve beta whenever the student's success
     rate reaches ``gate`` of the teacher's, else keep it)."""
     value: float = 0.0
+    """Beta of the 'constant' schedule, in [0, 1]."""
     decay: float = 0.5
+    """Per-iteration factor of the 'exponential' schedule (beta = decay ** i), in [0, 1]."""
     horizon: int = 10
+    """Iterations over which the 'linear' schedule goes from 1 to 0."""
     gate: float = 0.8
+    """'success_gated' halves beta once student success reaches this fraction of the teacher's."""
 
     def validate(self) -> None:
         checks.check_types(self, "beta.")

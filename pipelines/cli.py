@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import tyro
 
@@ -38,6 +38,9 @@ from dexdistill.pipelines.stages import (
     run as run_pipeline,
     teacher as teacher_stage,
 )
+
+PresetName = Literal[tuple(presets.PRESETS)]
+"""A preset's name (pipelines/presets.py): tyro lists the names as the choices of --preset."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +118,7 @@ class TeacherCommand(TeacherStageConfig):
 
     run_dir: str = ""
     """Run directory (required); rerunning the same command resumes from its last checkpoint."""
-    preset: str | None = None
+    preset: PresetName | None = None
     """Tuned starting point (see pipelines/presets.py); explicit flags override it."""
     force: bool = False
     """Reuse a run directory created with a different config."""
@@ -137,7 +140,7 @@ class DistillCommand(DistillStageConfig):
 
     run_dir: str = ""
     """Run directory holding a trained teacher; rerunning the same command resumes."""
-    preset: str | None = None
+    preset: PresetName | None = None
     """Tuned starting point (see pipelines/presets.py; default: the task's); flags override it."""
     force: bool = False
     """Reuse a run directory whose distill stage was created with a different config."""
@@ -159,7 +162,7 @@ class RunCommand(RunConfig):
 
     run_dir: str = "runs/quickstart"
     """Run directory; rerunning the same command resumes an interrupted stage."""
-    preset: str = "quickstart"
+    preset: PresetName = "quickstart"
     """Tuned settings for every stage (see pipelines/presets.py); flags override them."""
     force: bool = False
     """Reuse a run directory created with a different config."""
@@ -260,6 +263,7 @@ class PresetChoice:
     """The options that choose a training command's defaults; read first, by tyro."""
 
     preset: str | None = None
+    """Any string, not a PresetName: an unknown name gets presets.get's error (names sorted)."""
     env: str | None = None
     run_dir: str = ""
 
@@ -269,13 +273,13 @@ def _default(name: str, args: list[str]) -> Any:
 
     A first tyro pass reads only ``--preset``, ``--env`` and ``--run-dir`` (everything else,
     ``--help`` included, is left for the full parse); the chosen preset then becomes the
-    defaults of the command's dataclass, so flags override the preset field by field.
+    defaults of the command's dataclass, so flags override the preset field by field. Its
+    parse errors are one-line ValueErrors too.
     """
     if name not in ("teacher", "distill", "run"):
         return None
-    choice, _ = tyro.cli(
-        PresetChoice, args=args, add_help=False, return_unknown_args=True, console_outputs=False
-    )
+    first_pass = {"add_help": False, "return_unknown_args": True}
+    choice, _ = _parse(PresetChoice, args, f"dexdistill {name}", first_pass)
     if name == "run":
         preset_name = choice.preset or "quickstart"
         return RunCommand(**_fields(presets.get(preset_name)), preset=preset_name)

@@ -30,7 +30,9 @@ class TeacherStageConfig:
     eval_every: int = 50
     """Iterations between evaluations (0: only at the end)."""
     eval_episodes: int = 64
+    """Episodes per periodic evaluation (also the final evaluation's batch size)."""
     final_eval_episodes: int = 256
+    """Fresh episodes of the final evaluation (written to eval.json), at each goal level."""
     checkpoint_every: int = 50
     """Iterations between checkpoints (a checkpoint is also written at the end)."""
     max_minutes: float = 0.0
@@ -83,7 +85,9 @@ class DistillStageConfig:
     """Iterations between student evaluations (0: only at the end). The ``success_gated``
     beta schedule uses the latest evaluation."""
     eval_episodes: int = 64
+    """Episodes per periodic student and teacher evaluation (also the final one's batch size)."""
     final_eval_episodes: int = 256
+    """Fresh episodes on which student and teacher are compared at the end (eval.json)."""
     checkpoint_every: int = 1
     """Iterations between checkpoints (also written at the end). Each waits for the dataset."""
     write_dataset: bool = True

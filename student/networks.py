@@ -55,12 +55,17 @@ class StudentConfig:
     pooled feature is twice the last width (max + mean). (64, 64) left the valve
     point-cloud student at 0.80 of its teacher; (64, 128, 256) reached 1.12."""
     proprio_hidden: tuple[int, ...] = (64,)
+    """MLP over the extra_keys observations (proprio), concatenated with the object encoding."""
     memory: Memory = "gru"
+    """'gru'/'lstm' (a recurrent cell), 'stack' (the last history encodings) or 'none'."""
     memory_size: int = 128
+    """Hidden-state size of the 'gru' or 'lstm' cell."""
     history: int = 4
     """Window length for ``memory='stack'``."""
     head_hidden: tuple[int, ...] = (128,)
+    """MLP between the memory and the action mean / std (and auxiliary) outputs."""
     min_std: float = 0.05
+    """Lower bound on the action std the head outputs (softplus + min_std)."""
     aux_outputs: int = 0
     """Size of an auxiliary head (e.g. object keypoints/pose prediction); 0: none."""
     proprio_last_action: LastAction = "executed"

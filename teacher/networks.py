@@ -53,12 +53,17 @@ class NetworkConfig:
     critic_keys: tuple[str, ...] = ("privileged",)
     """Observation keys the critic reads; may include more than the actor's."""
     actor_hidden: tuple[int, ...] = (64, 64)
+    """Actor MLP hidden widths (with memory: the first is the layer before the cell)."""
     critic_hidden: tuple[int, ...] = (128, 128)
+    """Critic MLP hidden widths (with memory: the first is the layer before the cell)."""
     distribution: Distribution = "tanh_normal"
+    """'tanh_normal' (Gaussian squashed into [-1, 1]) or 'discrete' (num_bins values per joint)."""
     num_bins: int = 11
     """Bins per action dimension when ``distribution='discrete'``."""
     init_std: float = 0.6
+    """Initial std of the pre-squash Gaussian ('tanh_normal' only)."""
     min_std: float = 0.05
+    """Lower bound on the pre-squash Gaussian std ('tanh_normal' only)."""
     actor_memory: Memory = "none"
     """``none`` (feed-forward), ``gru`` or ``lstm``: a recurrent actor (Dactyl's LSTM policy)."""
     critic_memory: Memory = "none"

@@ -46,27 +46,41 @@ class PPOConfig:
     num_timesteps: int = 3_000_000
     """Environment steps to train for."""
     num_envs: int = 128
+    """Parallel environments stepped per iteration (split across local devices)."""
     unroll_length: int = 10
     """Steps per env per iteration; an iteration collects ``num_envs * unroll_length`` steps."""
     num_minibatches: int = 4
+    """Minibatches (gradient steps) per epoch; they split the envs with a recurrent network."""
     num_epochs: int = 4
+    """Passes over each iteration's rollout, reshuffled every pass."""
     learning_rate: float = 3e-4
+    """Adam step size (the initial one under a 'linear' or 'kl_adaptive' schedule)."""
     lr_schedule: LrSchedule = "constant"
     """``constant``, ``linear`` (decay to 0), or ``kl_adaptive`` (rsl_rl style)."""
     desired_kl: float = 0.01
     """Target KL for ``kl_adaptive``."""
     discount: float = 0.97
+    """Per-step reward discount (gamma), in [0, 1]."""
     gae_lambda: float = 0.95
+    """GAE lambda, in [0, 1]: 0 gives one-step TD advantages, 1 Monte-Carlo returns."""
     clip_epsilon: float = 0.2
+    """PPO ratio clip: the surrogate clips new/old probability ratios to [1 - eps, 1 + eps]."""
     value_clip: float = 0.0
     """Clip range of the value update around the old value (0: unclipped)."""
     value_loss_coef: float = 0.5
+    """Weight of the critic's value loss in the total loss."""
     entropy_cost: float = 1e-3
+    """Weight of the policy-entropy bonus subtracted from the total loss."""
     max_grad_norm: float = 1.0
+    """Gradients are clipped to this global L2 norm before each Adam step."""
     reward_scaling: float = 1.0
+    """Factor on rewards before advantages and value targets (logged rewards are unscaled)."""
     normalize_observations: bool = True
+    """Standardize observations by running mean/std from the rollouts (off: raw, clipped to +-5)."""
     normalize_advantages: bool = True
+    """Standardize advantages to zero mean, unit std within each minibatch."""
     seed: int = 0
+    """Random seed for parameter initialization, environment resets and sampling."""
     network: NetworkConfig = NetworkConfig()
 
     def validate(self) -> None:

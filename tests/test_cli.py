@@ -159,3 +159,35 @@ def test_progress_draws_a_notebook_bar_in_a_kernel(monkeypatch):
     assert logs.notebook_tqdm() is notebook_bar
     monkeypatch.setitem(sys.modules, "ipywidgets", None)  # no widgets: plain lines
     assert logs.notebook_tqdm() is None
+
+
+def test_every_command_option_has_a_help_line():
+    """Every field of every command's config (nested ones too) has the docstring tyro turns
+    into its --help line."""
+    import dataclasses
+    import typing
+
+    from tyro import _docstrings
+
+    missing, seen = [], set()
+
+    def walk(cls: type, prefix: str) -> None:
+        if cls in seen:
+            return
+        seen.add(cls)
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if not f.init:
+                continue
+            inner = [t for t in (hints[f.name], *typing.get_args(hints[f.name]))]
+            groups = [t for t in inner if dataclasses.is_dataclass(t)]
+            for tp in groups:  # a section: tyro shows its class docstring
+                walk(tp, f"{prefix}{f.name}.")
+            if not groups and not _docstrings.get_field_docstring(cls, f.name, ()):
+                missing.append(f"{prefix}{f.name}")
+
+    for name, (cls, _) in cli.COMMANDS.items():
+        for sub in typing.get_args(typing.get_args(cls)[0]) if name == "bench" else (cls,):
+            sub = typing.get_args(sub)[0] if typing.get_args(sub) else sub
+            walk(sub, f"{name}: ")
+    assert not missing, missing

@@ -152,10 +152,13 @@ class AblateConfig:
     name: tyro.conf.Positional[Ablation] = "dagger"
     """Which ablation: randomization, memory, representation, dagger, modality, loss."""
     task: str = "point_mass"
+    """Task every arm trains and is evaluated on."""
     seeds: int = 3
+    """Seeds per arm (0 .. seeds-1); tables report mean and std over them."""
     preset: str | None = None
     """Settings every arm starts from (default: the task's preset)."""
     out: str = "ablations"
+    """Folder of the runs, the shared teachers and the NAME.md / .csv / .png tables."""
     episodes: int = 0
     """Evaluation episodes per condition (0: the preset's ``final_eval_episodes``)."""
     teacher_timesteps: int = 0

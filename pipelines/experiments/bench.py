@@ -46,11 +46,13 @@ class BenchEnvsConfig:
     """Options of ``dexdistill bench envs``."""
 
     tasks: tuple[str, ...] = ("point_mass", "dclaw_valve", "trifinger_cube", "hand_cube")
+    """Tasks to measure, one after the other ('dexdistill envs' lists them)."""
     batch_sizes: tuple[int, ...] = (1, 64, 1024)
+    """Numbers of parallel envs to time every task and backend at."""
     steps: int = 20
-    """Control steps per timed scan."""
+    """Control (env) steps per timed scan; rates are env steps per second."""
     repeats: int = 2
-    """Timed runs after the compiling one; the best is reported."""
+    """Timed runs after the compiling one; the fastest is the one reported."""
     point_cloud: Literal["surface", "raycast"] = "surface"
     """Point-cloud source for the ``env`` measurement: ``surface`` or ``raycast``."""
     impl: Impl = "jax"

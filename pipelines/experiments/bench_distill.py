@@ -42,7 +42,9 @@ class BenchDistillConfig:
     """Options of ``dexdistill bench distill``."""
 
     tasks: tuple[str, ...] = ("point_mass", "dclaw_valve")
+    """Tasks to measure, each with its default preset's (untrained) teacher and student."""
     batch_sizes: tuple[int, ...] = (64,)
+    """Numbers of parallel envs (DAgger num_envs) to time every task at."""
     student: StudentKind = "keypoints"
     """``keypoints`` or ``pointcloud``."""
     unroll_length: int = 40
@@ -50,7 +52,7 @@ class BenchDistillConfig:
     repeats: int = 2
     """Timed runs after the compiling one; the best is reported."""
     out: str = "bench_out/distill.json"
-    """Where the JSON results are written (+ a ``.md`` table)."""
+    """JSON file the results are written to; a markdown table goes next to it (same name, .md)."""
 
     def validate(self) -> None:
         """Raises a one-line ``ValueError`` naming the first bad field."""
