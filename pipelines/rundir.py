@@ -132,6 +132,38 @@ class RunDir:
         return data
 
 
+EVALUATION_HEADER = ("policy", "task", "goal_level", "randomization", "physics_backend", "episodes")
+"""What every evaluation file of a run directory says it measured, before its numbers."""
+
+
+def evaluation(
+    body: dict[str, Any],
+    *,
+    policy: str,
+    task: str,
+    goal_level: str | None,
+    randomization: str,
+    physics_backend: str,
+    episodes: int,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One evaluation as every stage writes it and the report, ablations and benchmarks read
+    it (``teacher/eval.json``, ``student/eval.json``, ``eval/<name>.json``): the header
+    (:data:`EVALUATION_HEADER`: which policy, task, goal level — None for a task without
+    levels —, randomization, physics engine and how many episodes), then ``body``
+    (:func:`dexdistill.envs.evaluation.evaluate.record`), then stage-specific ``extra``
+    (a student's ``teacher``: the same schema on the same episodes; ``levels``; sweeps)."""
+    header = {
+        "policy": policy,
+        "task": task,
+        "goal_level": goal_level,
+        "randomization": randomization,
+        "physics_backend": physics_backend,
+        "episodes": int(episodes),
+    }
+    return {**header, **body, **extra}
+
+
 def check_run_dir(run_dir: str | Path, must_exist: bool) -> RunDir:
     """``--run-dir`` checked before anything is written: never a file; an existing folder
     when ``must_exist`` (reading commands: nothing is created where the user mistyped)."""

@@ -61,6 +61,14 @@ def check_smoke_run(run_dir: Path) -> None:
         row = results[f"student_{condition}"]
         assert row["randomization"] == condition and "success_rate" in row["teacher"]
     assert report.count("`student/eval.json`") == 1 and "student_train" not in report
+    # one evaluation schema: every file says what it measured, then the same body
+    from dexdistill.pipelines.rundir import EVALUATION_HEADER
+
+    body = {"success_rate", "success_ci95", "headline", "headline_metric", "metrics"}
+    records = [*results.values(), results["student"]["teacher"]]
+    records += [r["teacher"] for k, r in results.items() if k.startswith("student_")]
+    for record in records:
+        assert set(EVALUATION_HEADER) | body <= set(record), sorted(record)
     config = json.loads((run_dir / "config.json").read_text())
     assert {"teacher", "distill", "package_version", "git_commit"} <= set(config)
     stages = json.loads((run_dir / "pipeline.json").read_text())["stages"]

@@ -223,23 +223,17 @@ def summarize(
 def record(
     res: dict[str, np.ndarray], headline: str = "success", dt: float | None = None
 ) -> dict[str, Any]:
-    """The summary an evaluation file stores: success rate and interval, return, length,
-    the headline (and Dactyl's table), drop rate, action error, and every metric's mean."""
-    s = summarize(res, headline, dt)
-    out: dict[str, Any] = {
-        "success_rate": s["success_rate"],
-        "success_ci95": s["success_ci95"],
-        "return_mean": s["return_mean"],
-        "length_mean": s["length_mean"],
-    }
-    for key in ("headline_metric", "headline", "consecutive_successes", "goals_per_minute"):
-        if key in s:
-            out[key] = s[key]
+    """The body every evaluation file stores (the run directory's one evaluation schema,
+    ``dexdistill.pipelines.rundir``): :func:`summarize` (every metric's mean as
+    ``<name>_mean``, success rate and interval, the headline and Dactyl's table, goals per
+    minute), plus ``drop_rate``, ``action_error`` where measured, and ``metrics`` (every
+    metric's mean by name)."""
+    out = summarize({k: v for k, v in res.items() if k != "frames"}, headline, dt)
     if "dropped" in res:
         out["drop_rate"] = float(np.mean(res["dropped"]))
     if "action_error" in res:
         out["action_error"] = float(np.mean(res["action_error"]))
-    skip = {"return", "length", "success", "action_error"}
+    skip = {"return", "length", "success", "action_error", "frames"}
     out["metrics"] = {k: float(np.mean(v)) for k, v in res.items() if k not in skip}
     return out
 

@@ -92,9 +92,24 @@ def _teacher_reference(
     res = _teacher_final_episodes(stage_dir.parent, setup, cfg, episodes) if reusable else None
     if res is None:
         res = eval_lib.evaluate_chunks(teacher_eval, None, key, episodes, cfg.eval_episodes)
-    summary = eval_lib.summarize(res, *setup.headline)
+    summary = rundir.evaluation(
+        eval_lib.record(res, *setup.headline), **_header(setup, "teacher", episodes)
+    )
     files.write_json(path, summary)
     return summary
+
+
+def _header(setup: Setup, policy: str, episodes: int) -> dict[str, Any]:
+    """The evaluation header (``rundir.evaluation``) of the distill stage's evaluations."""
+    levels = cur_lib.levels_of(setup.base)
+    return {
+        "policy": policy,
+        "task": setup.teacher.env_name,
+        "goal_level": levels[setup.base.start_level] if levels else None,
+        "randomization": "train",
+        "physics_backend": getattr(setup.base, "backend", "none"),
+        "episodes": episodes,
+    }
 
 
 def _teacher_final_episodes(
@@ -288,13 +303,12 @@ def final_evaluation(
     episode_files.save_episode(
         rundir.RunDir(stage_dir.parent).episode, frames, setup.teacher.env_name, setup.base.config
     )
-    summary: dict[str, Any] = {
-        "finished": True,
-        "episodes": cfg.final_eval_episodes,
-        **eval_lib.summarize(res, *setup.headline),
-        "action_error": float(np.mean(res["action_error"])),
-        "teacher": teacher,
-    }
+    summary = rundir.evaluation(
+        eval_lib.record(res, *setup.headline),  # has the action error on the student's states
+        **_header(setup, "student", n),
+        finished=True,
+        teacher=teacher,
+    )
     # gap and ratio compare the task's headline metric (hand_cube: consecutive successes)
     summary["gap"] = eval_lib.headline(teacher) - summary["headline"]
     summary["ratio"] = headline_ratio(summary["headline"], eval_lib.headline(teacher))
@@ -334,7 +348,7 @@ def _at_hardest_level(
     student = eval_lib.evaluate_chunks(evaluators[0], ds.params, key, n, chunk, level=hard)
     student.pop("frames", None)
     teacher = eval_lib.evaluate_chunks(evaluators[1], None, key, n, chunk, level=hard)
-    s, t = eval_lib.summarize(student, *head), eval_lib.summarize(teacher, *head)
+    s, t = eval_lib.record(student, *head), eval_lib.record(teacher, *head)
     out["hardest_level"] = {
         "level": levels[hard],
         "student": s,

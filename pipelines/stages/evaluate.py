@@ -191,28 +191,24 @@ def run(run_dir: str | Path, cfg: EvaluateConfig, verbose: bool = True) -> dict[
         f"evaluate: {cfg.policy} on {name} ({cfg.randomization}, physics {physics}), "
         f"{cfg.episodes} episodes"
     )
-    result: dict[str, Any] = {
-        "policy": cfg.policy,
+    levels = cur_lib.levels_of(env)
+    header = {  # the hardest level, curriculum off (final_config above)
         "task": name,
+        "goal_level": levels[env.start_level] if levels else None,
         "randomization": cfg.randomization,
         "physics_backend": physics,
         "episodes": cfg.episodes,
-        "seed": cfg.seed,
     }
-    levels = cur_lib.levels_of(env)
-    if levels:  # the hardest level, curriculum off (final_config above)
-        result["goal_level"] = levels[env.start_level]
     head = (headline_metric(env), env.dt)
-    result.update(
-        eval_lib.record(_evaluate(env, policy, cfg.episodes, key, timer, roles[0][2]), *head)
-    )
+    body = eval_lib.record(_evaluate(env, policy, cfg.episodes, key, timer, roles[0][2]), *head)
+    result = rundir.evaluation(body, policy=cfg.policy, **header, seed=cfg.seed)
     if teacher is not None:
         t = eval_lib.record(_evaluate(env, roles[1][1], cfg.episodes, key, timer), *head)
         result["teacher_success_rate"] = t["success_rate"]
         result["teacher_success_ci95"] = t["success_ci95"]
         result["gap"] = t["success_rate"] - result["success_rate"]
         result["headline_gap"] = t["headline"] - result["headline"]
-        result["teacher"] = t
+        result["teacher"] = rundir.evaluation(t, policy="teacher", **header)
     if sweeps:
         result["robustness"] = {
             s.name: _run_sweep(name, env_config, s, cfg, roles, key, timer, say) for s in sweeps

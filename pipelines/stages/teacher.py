@@ -171,18 +171,22 @@ def final_evaluation(
     params, key = (ts.params, ts.normalizer), jax.random.PRNGKey(FINAL_EVAL_KEY)
     n, chunk = cfg.final_eval_episodes, cfg.eval_episodes
     res = eval_lib.evaluate_chunks(evaluator, params, key, n, chunk)
-    summary: dict[str, Any] = {
-        "finished": True,
-        "episodes": n,
-        **eval_lib.summarize(res, headline, eval_env.dt),
-    }
     names = cur_lib.levels_of(eval_env)
+    summary = rundir.evaluation(
+        eval_lib.record(res, headline, eval_env.dt),
+        policy="teacher",
+        task=cfg.env,
+        goal_level=names[-1] if names else None,  # the hardest level, curriculum off
+        randomization="train",
+        physics_backend=getattr(eval_env, "backend", "none"),
+        episodes=n,
+        finished=True,
+    )
     if names:
         summary["curriculum"] = {"level": reached, "level_name": names[reached]}
-        summary["goal_level"] = names[-1]  # the main evaluation is at the hardest level
         hardest = {k: v for k, v in summary.items() if k not in ("finished", "curriculum")}
         summary["levels"] = {  # easiest first; the hardest is the main evaluation above
-            name: eval_lib.summarize(
+            name: eval_lib.record(
                 eval_lib.evaluate_chunks(evaluator, params, key, n, chunk, level=k),
                 headline,
                 eval_env.dt,
