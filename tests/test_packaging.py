@@ -135,3 +135,16 @@ def test_nothing_imports_a_bare_top_level_folder() -> None:
         for p in paths
     }
     assert not {k: v for k, v in bare.items() if v}
+
+
+def test_presets_import_without_the_stages_or_their_io():
+    """Presets are data: importing them loads no stage, orbax or TFDS."""
+    script = (
+        "import sys\n"
+        "import dexdistill.pipelines.presets\n"
+        "heavy = ('orbax', 'tensorflow_datasets', 'dexdistill.pipelines.stages',\n"
+        "         'dexdistill.pipelines.io.checkpoints', 'dexdistill.pipelines.outputs')\n"
+        "print([m for m in sys.modules if m.startswith(heavy)])\n"
+    )
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr
