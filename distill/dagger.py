@@ -47,19 +47,19 @@ class DAggerConfig:
     unroll_length: int = 40
     """Steps per rollout; also the sequence length for truncated BPTT."""
     mixing: Mixing = "step"
-    """``step``: teacher acts per step with prob. beta; ``episode``: per episode."""
+    """'step': teacher acts per step with prob. beta; 'episode': per episode."""
     beta: BetaSchedule = BetaSchedule()
     capacity: int = 4096
     """Sequences kept in the aggregated in-memory dataset."""
     dataset_policy: buffer_lib.Policy = "fifo"
-    """``fifo`` or ``reservoir`` once the capacity is reached."""
+    """'fifo' or 'reservoir' once the capacity is reached."""
     rollout_noise: RolloutNoise = "none"
-    """How the student acts while collecting data: ``none`` (its mean action, as it is
-    deployed and evaluated), ``fixed`` (mean + ``rollout_noise_std`` Gaussian noise, DART
-    style) or ``learned`` (a sample with its own std head, which the ``mse``/``huber``
+    """How the student acts while collecting data: 'none' (its mean action, as it is
+    deployed and evaluated), 'fixed' (mean + 'rollout_noise_std' Gaussian noise, DART
+    style) or 'learned' (a sample with its own std head, which the 'mse'/'huber'
     losses never train: it stays at its initialization, ~0.7)."""
     rollout_noise_std: float = 0.1
-    """Std of the ``fixed`` exploration noise (normalized action units)."""
+    """Std of the 'fixed' exploration noise (normalized action units)."""
     fit: fit_lib.FitConfig = fit_lib.FitConfig()
     student: StudentConfig = StudentConfig()
     seed: int = 0

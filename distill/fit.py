@@ -48,12 +48,12 @@ class FitConfig:
     max_grad_norm: float = 1.0
     """Gradients are clipped to this global L2 norm before each Adam step."""
     aux_weight: float = 0.0
-    """Weight of the auxiliary prediction loss (needs ``aux_outputs`` in the student)."""
+    """Weight of the auxiliary prediction loss (needs 'aux_outputs' in the student)."""
     memory_start: MemoryStart = "refresh"
-    """Initial memory of a stored sequence: ``refresh`` recomputes it with the current
+    """Initial memory of a stored sequence: 'refresh' recomputes it with the current
     weights by running the memory over the rollout that preceded the sequence (from zero,
     resetting at episode starts, no gradient; exact when the episode began within it, a
-    burn-in otherwise); ``stored`` replays the memory the student had when the data was
+    burn-in otherwise); 'stored' replays the memory the student had when the data was
     collected, made by older weights."""
 
     def validate(self) -> None:

@@ -19,9 +19,9 @@ class BetaSchedule:
     """How beta evolves over DAgger iterations."""
 
     kind: Schedule = "exponential"
-    """``constant`` (``value``), ``exponential`` (``decay ** i``), ``linear`` (1 -> 0 over
-    ``horizon`` iterations) or ``success_gated`` (halve beta whenever the student's success
-    rate reaches ``gate`` of the teacher's, else keep it)."""
+    """'constant' ('value'), 'exponential' ('decay ** i'), 'linear' (1 -> 0 over
+    'horizon' iterations) or 'success_gated' (halve beta whenever the student's success
+    rate reaches 'gate' of the teacher's, else keep it)."""
     value: float = 0.0
     """Beta of the 'constant' schedule, in [0, 1]."""
     decay: float = 0.5

@@ -20,12 +20,12 @@ from dexdistill.teacher.ppo import PPOConfig
 
 @dataclasses.dataclass(frozen=True)
 class TeacherStageConfig:
-    """Options of ``dexdistill teacher``."""
+    """Options of 'dexdistill teacher'."""
 
     env: str = "dclaw_valve"
-    """Task name (``dexdistill envs`` lists them)."""
+    """Task name ('dexdistill envs' lists them)."""
     env_overrides: tuple[str, ...] = ()
-    """Env config overrides as ``KEY=VALUE`` (dotted keys), e.g. ``randomization.physics.enabled=False``."""
+    """Env config overrides as 'KEY=VALUE' (dotted keys), e.g. 'randomization.physics.enabled=False'."""
     ppo: PPOConfig = PPOConfig()
     eval_every: int = 50
     """Iterations between evaluations (0: only at the end)."""
@@ -38,7 +38,7 @@ class TeacherStageConfig:
     max_minutes: float = 0.0
     """Stop (and checkpoint) after this much wall-clock; 0: no limit. Rerun to continue."""
     skip_unread_point_cloud: bool = True
-    """Set ``point_cloud.source=none`` when neither actor nor critic reads the point cloud
+    """Set 'point_cloud.source=none' when neither actor nor critic reads the point cloud
     (the teacher's default): saves the sampling / ray casting work during training."""
     timing_breakdown: bool = True
     """Time one rollout alone once, to split iteration time into collection and update."""
@@ -55,7 +55,7 @@ class TeacherStageConfig:
         self.env_config().validate()
 
     def env_config(self) -> Any:
-        """The task config: defaults, then ``env_overrides``, then skipped observations."""
+        """The task config: defaults, then 'env_overrides', then skipped observations."""
         config = envs.with_overrides(
             envs.default_config(self.env), config_io.parse_overrides(self.env_overrides)
         )
@@ -73,16 +73,16 @@ STUDENTS = {"keypoints": "keypoints", "pointcloud": "point_cloud"}
 
 @dataclasses.dataclass(frozen=True)
 class DistillStageConfig:
-    """Options of ``dexdistill distill``."""
+    """Options of 'dexdistill distill'."""
 
     student: StudentKind = "keypoints"
-    """What the student sees of the object (sets ``dagger.student.modality``)."""
+    """What the student sees of the object (sets 'dagger.student.modality')."""
     dagger: DAggerConfig = DAggerConfig()
     env_overrides: tuple[str, ...] = ()
-    """Env overrides on top of the teacher's env config, ``KEY=VALUE`` (dotted keys), e.g.
-    ``point_cloud.source=raycast`` for a depth-camera point cloud."""
+    """Env overrides on top of the teacher's env config, 'KEY=VALUE' (dotted keys), e.g.
+    'point_cloud.source=raycast' for a depth-camera point cloud."""
     eval_every: int = 1
-    """Iterations between student evaluations (0: only at the end). The ``success_gated``
+    """Iterations between student evaluations (0: only at the end). The 'success_gated'
     beta schedule uses the latest evaluation."""
     eval_episodes: int = 64
     """Episodes per periodic student and teacher evaluation (also the final one's batch size)."""
@@ -91,12 +91,12 @@ class DistillStageConfig:
     checkpoint_every: int = 1
     """Iterations between checkpoints (also written at the end). Each waits for the dataset."""
     write_dataset: bool = True
-    """Write the aggregated data to ``DIR/dataset/`` (TFDS, array_record, RLDS layout)."""
+    """Write the aggregated data to 'DIR/dataset/' (TFDS, array_record, RLDS layout)."""
     max_minutes: float = 0.0
     """Stop (and checkpoint) after this much wall-clock; 0: no limit. Rerun to continue."""
     goal_level: int | None = None
     """Goal level the student is trained and evaluated at, for a task with goal levels
-    (``envs.curriculum``; -1: the hardest). None: the level the teacher's training reached."""
+    ('envs.curriculum'; -1: the hardest). None: the level the teacher's training reached."""
 
     def validate(self) -> None:
         checks.check_types(self)
@@ -121,7 +121,7 @@ class DistillStageConfig:
 
     def env_config(self, teacher_cfg: TeacherStageConfig, teacher_level: int = -1) -> Any:
         """The teacher's task config (with observations the student needs), curriculum off at
-        ``goal_level`` (default: ``teacher_level``, the teacher's level reached), overrides."""
+        'goal_level' (default: 'teacher_level', the teacher's level reached), overrides."""
         full = dataclasses.replace(teacher_cfg, skip_unread_point_cloud=False).env_config()
         level = teacher_level if self.goal_level is None else self.goal_level
         full = cur_lib.final_config(full, level)
@@ -134,12 +134,12 @@ class DistillStageConfig:
 
 Policy = Literal["teacher", "student"]
 Condition = Literal["none", "heldout", "reality", "sim2sim"]
-"""A condition of ``dexdistill run``'s comparisons (see ``RunConfig.conditions``)."""
+"""A condition of 'dexdistill run''s comparisons (see 'RunConfig.conditions')."""
 
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
-    """Options of ``dexdistill evaluate``."""
+    """Options of 'dexdistill evaluate'."""
 
     policy: Policy = "student"
     """Which policy of the run directory to evaluate. A student is also compared with its
@@ -147,30 +147,30 @@ class EvaluateConfig:
     episodes: int = 256
     """Fresh episodes of the main evaluation."""
     randomization: cond_lib.Randomization = "train"
-    """``train``: as in training; ``none``: all randomization off; ``heldout``: ranges
-    widened beyond training; ``reality``: held-out plus a perturbed simulator
-    (``envs.conditions``)."""
+    """'train': as in training; 'none': all randomization off; 'heldout': ranges
+    widened beyond training; 'reality': held-out plus a perturbed simulator
+    ('envs.conditions')."""
     sweeps: tuple[str, ...] = ()
-    """Robustness sweeps to run (``all``: every sweep valid for the task), e.g.
-    ``object_mass friction``; ``envs.sweeps.list_sweeps(task)`` lists them."""
+    """Robustness sweeps to run ('all': every sweep valid for the task), e.g.
+    'object_mass friction'; 'envs.sweeps.list_sweeps(task)' lists them."""
     sweep_points: int = 5
     """Values per continuous sweep, from inside to well outside the training range
-    (``action_delay`` uses the distinct integers among them; ``object_shape`` its 3 shapes)."""
+    ('action_delay' uses the distinct integers among them; 'object_shape' its 3 shapes)."""
     sweep_episodes: int = 64
     """Episodes per sweep value."""
     seed: int = 0
     """Seed of the evaluation episodes (the same episodes for the student and its teacher)."""
     env_overrides: tuple[str, ...] = ()
-    """Task config changes for this evaluation as ``KEY=VALUE`` (dotted keys), applied to the
-    trained config, e.g. ``goal_mode='full'`` to score a yaw-trained hand on SO(3) goals.
-    The result file name ends in ``_`` + the overrides."""
+    """Task config changes for this evaluation as 'KEY=VALUE' (dotted keys), applied to the
+    trained config, e.g. 'goal_mode='full'' to score a yaw-trained hand on SO(3) goals.
+    The result file name ends in '_' + the overrides."""
     backend: cond_lib.Backend = "trained"
-    """Physics to evaluate on: ``trained`` (the run's own ``backend``), or the other
-    simulator for a sim-to-sim check: ``mujoco`` (MuJoCo C) or ``mjx``. The result is
-    written to ``eval/<policy>_<randomization>_<backend>.json``."""
+    """Physics to evaluate on: 'trained' (the run's own 'backend'), or the other
+    simulator for a sim-to-sim check: 'mujoco' (MuJoCo C) or 'mjx'. The result is
+    written to 'eval/<policy>_<randomization>_<backend>.json'."""
 
     def validate(self) -> None:
-        """Raises a one-line ``ValueError`` naming the first invalid field."""
+        """Raises a one-line 'ValueError' naming the first invalid field."""
         checks.check_types(self)
         for name, least in (("episodes", 1), ("sweep_points", 2), ("sweep_episodes", 1)):
             checks.require(name, getattr(self, name), ge=least)
@@ -189,13 +189,13 @@ class EvaluateConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Options of ``dexdistill run``: one section per stage (``--teacher.ppo.num-timesteps``...)."""
+    """Options of 'dexdistill run': one section per stage ('--teacher.ppo.num-timesteps'...)."""
 
     teacher: TeacherStageConfig = TeacherStageConfig()
     distill: DistillStageConfig = DistillStageConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
-    """Settings of the comparisons below (episodes, seed); ``policy``, ``randomization``
-    and ``backend`` are set per condition."""
+    """Settings of the comparisons below (episodes, seed); 'policy', 'randomization'
+    and 'backend' are set per condition."""
     conditions: tuple[Condition, ...] = ("heldout", "reality", "sim2sim")
     """What the student is compared with its teacher under, on the same fresh episodes,
     after training (the training randomization is the distill stage's final evaluation):
@@ -203,7 +203,7 @@ class RunConfig:
     perturbed simulator), 'none' (no randomization), 'sim2sim' (the physics engine the
     policies were not trained on; skipped for tasks without one)."""
     video: bool = True
-    """Render a student episode into the report (needs OpenGL: ``MUJOCO_GL=egl``)."""
+    """Render a student episode into the report (needs OpenGL: 'MUJOCO_GL=egl')."""
 
     def validate(self) -> None:
         checks.check_types(self)

@@ -45,13 +45,13 @@ class StudentConfig:
     """Architecture of a student policy."""
 
     modality: Modality = "keypoints"
-    """``keypoints`` or ``point_cloud`` (the object observation it reads)."""
+    """'keypoints' or 'point_cloud' (the object observation it reads)."""
     extra_keys: tuple[str, ...] = ("proprio",)
-    """Other observation keys it reads (never ``privileged``)."""
+    """Other observation keys it reads (never 'privileged')."""
     encoder_hidden: tuple[int, ...] = (64, 64)
-    """Keypoint MLP (``modality='keypoints'``)."""
+    """Keypoint MLP ('modality='keypoints'')."""
     pointnet_hidden: tuple[int, ...] = (64, 128, 256)
-    """Shared per-point MLP of the PointNet encoder (``modality='point_cloud'``); the
+    """Shared per-point MLP of the PointNet encoder ('modality='point_cloud''); the
     pooled feature is twice the last width (max + mean). (64, 64) left the valve
     point-cloud student at 0.80 of its teacher; (64, 128, 256) reached 1.12."""
     proprio_hidden: tuple[int, ...] = (64,)
@@ -61,7 +61,7 @@ class StudentConfig:
     memory_size: int = 128
     """Hidden-state size of the 'gru' or 'lstm' cell."""
     history: int = 4
-    """Window length for ``memory='stack'``."""
+    """Window length for 'memory='stack''."""
     head_hidden: tuple[int, ...] = (128,)
     """MLP between the memory and the action mean / std (and auxiliary) outputs."""
     min_std: float = 0.05
@@ -69,12 +69,12 @@ class StudentConfig:
     aux_outputs: int = 0
     """Size of an auxiliary head (e.g. object keypoints/pose prediction); 0: none."""
     proprio_last_action: LastAction = "executed"
-    """``proprio`` ends with the last executed action; on teacher-acted DAgger steps that
-    action was chosen with privileged information (a copycat shortcut). ``none`` zeroes
+    """'proprio' ends with the last executed action; on teacher-acted DAgger steps that
+    action was chosen with privileged information (a copycat shortcut). 'none' zeroes
     that part before the student sees it."""
     num_goal_points: int = 0
-    """The point cloud's last ``num_goal_points`` points are the goal's (the env's
-    ``point_cloud.num_goal_points``): they get an indicator channel so that the pooled
+    """The point cloud's last 'num_goal_points' points are the goal's (the env's
+    'point_cloud.num_goal_points'): they get an indicator channel so that the pooled
     features tell object from goal. 0: no indicator."""
 
     def validate(self, obs_keys: frozenset[str] | None = None) -> None:

@@ -59,15 +59,15 @@ class NetworkConfig:
     distribution: Distribution = "tanh_normal"
     """'tanh_normal' (Gaussian squashed into [-1, 1]) or 'discrete' (num_bins values per joint)."""
     num_bins: int = 11
-    """Bins per action dimension when ``distribution='discrete'``."""
+    """Bins per action dimension when 'distribution='discrete''."""
     init_std: float = 0.6
     """Initial std of the pre-squash Gaussian ('tanh_normal' only)."""
     min_std: float = 0.05
     """Lower bound on the pre-squash Gaussian std ('tanh_normal' only)."""
     actor_memory: Memory = "none"
-    """``none`` (feed-forward), ``gru`` or ``lstm``: a recurrent actor (Dactyl's LSTM policy)."""
+    """'none' (feed-forward), 'gru' or 'lstm': a recurrent actor (Dactyl's LSTM policy)."""
     critic_memory: Memory = "none"
-    """``none``, ``gru`` or ``lstm``: a recurrent critic (Dactyl's LSTM value)."""
+    """'none', 'gru' or 'lstm': a recurrent critic (Dactyl's LSTM value)."""
     memory_size: int = 128
     """Hidden-state size of a recurrent actor or critic."""
 

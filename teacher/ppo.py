@@ -41,14 +41,14 @@ LrSchedule = Literal["constant", "linear", "kl_adaptive"]
 
 @dataclasses.dataclass(frozen=True)
 class PPOConfig:
-    """PPO hyper-parameters (defaults: the CPU-sized ``dclaw_valve`` teacher)."""
+    """PPO hyper-parameters (defaults: the CPU-sized 'dclaw_valve' teacher)."""
 
     num_timesteps: int = 3_000_000
     """Environment steps to train for."""
     num_envs: int = 128
     """Parallel environments stepped per iteration (split across local devices)."""
     unroll_length: int = 10
-    """Steps per env per iteration; an iteration collects ``num_envs * unroll_length`` steps."""
+    """Steps per env per iteration; an iteration collects 'num_envs * unroll_length' steps."""
     num_minibatches: int = 4
     """Minibatches (gradient steps) per epoch; they split the envs with a recurrent network."""
     num_epochs: int = 4
@@ -56,9 +56,9 @@ class PPOConfig:
     learning_rate: float = 3e-4
     """Adam step size (the initial one under a 'linear' or 'kl_adaptive' schedule)."""
     lr_schedule: LrSchedule = "constant"
-    """``constant``, ``linear`` (decay to 0), or ``kl_adaptive`` (rsl_rl style)."""
+    """'constant', 'linear' (decay to 0), or 'kl_adaptive' (rsl_rl style)."""
     desired_kl: float = 0.01
-    """Target KL for ``kl_adaptive``."""
+    """Target KL for 'kl_adaptive'."""
     discount: float = 0.97
     """Per-step reward discount (gamma), in [0, 1]."""
     gae_lambda: float = 0.95

@@ -191,3 +191,10 @@ def test_every_command_option_has_a_help_line():
             sub = typing.get_args(sub)[0] if typing.get_args(sub) else sub
             walk(sub, f"{name}: ")
     assert not missing, missing
+
+
+@pytest.mark.parametrize("command", ["run", "teacher", "distill", "evaluate", "ablate"])
+def test_help_shows_no_restructuredtext_markup(command, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    assert "``" not in capsys.readouterr().out

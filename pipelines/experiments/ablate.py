@@ -147,7 +147,7 @@ def _tasks_with(field: str) -> list[str]:
 
 @dataclasses.dataclass(frozen=True)
 class AblateConfig:
-    """Options of ``dexdistill ablate``."""
+    """Options of 'dexdistill ablate'."""
 
     name: tyro.conf.Positional[Ablation] = "dagger"
     """Which ablation: randomization, memory, representation, dagger, modality, loss."""
@@ -160,7 +160,7 @@ class AblateConfig:
     out: str = "ablations"
     """Folder of the runs, the shared teachers and the NAME.md / .csv / .png tables."""
     episodes: int = 0
-    """Evaluation episodes per condition (0: the preset's ``final_eval_episodes``)."""
+    """Evaluation episodes per condition (0: the preset's 'final_eval_episodes')."""
     teacher_timesteps: int = 0
     """Teacher budget override (0: the preset's)."""
     iterations: int = 0
@@ -168,7 +168,7 @@ class AblateConfig:
     arms: tuple[str, ...] = ()
     """Run only these arms (default: all of the ablation's)."""
     env_overrides: tuple[str, ...] = ()
-    """Task overrides shared by every arm, ``FIELD=VALUE`` (e.g. ``instability=3.5``)."""
+    """Task overrides shared by every arm, 'FIELD=VALUE' (e.g. 'instability=3.5')."""
 
     def validate(self) -> None:
         checks.check_types(self)

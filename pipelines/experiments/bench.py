@@ -43,7 +43,7 @@ MeasuredBackend = Literal["mujoco", "mjx"]
 
 @dataclasses.dataclass(frozen=True)
 class BenchEnvsConfig:
-    """Options of ``dexdistill bench envs``."""
+    """Options of 'dexdistill bench envs'."""
 
     tasks: tuple[str, ...] = ("point_mass", "dclaw_valve", "trifinger_cube", "hand_cube")
     """Tasks to measure, one after the other ('dexdistill envs' lists them)."""
@@ -54,20 +54,20 @@ class BenchEnvsConfig:
     repeats: int = 2
     """Timed runs after the compiling one; the fastest is the one reported."""
     point_cloud: Literal["surface", "raycast"] = "surface"
-    """Point-cloud source for the ``env`` measurement: ``surface`` or ``raycast``."""
+    """Point-cloud source for the 'env' measurement: 'surface' or 'raycast'."""
     impl: Impl = "jax"
-    """MJX implementation: ``jax`` or ``warp`` (GPU)."""
+    """MJX implementation: 'jax' or 'warp' (GPU)."""
     backends: tuple[MeasuredBackend, ...] = ("mujoco", "mjx")
-    """Physics backends to measure side by side (``mujoco``, ``mjx``)."""
+    """Physics backends to measure side by side ('mujoco', 'mjx')."""
     raw_rollout: bool = True
-    """Also time raw ``mujoco.rollout`` on the host (off on accelerator machines, where
+    """Also time raw 'mujoco.rollout' on the host (off on accelerator machines, where
     only the MJX numbers matter and thousands of C rollouts would eat the time budget)."""
     out: str = "bench_out/envs.json"
     """Where the JSON results are written (rewritten after every batch size, so a run cut
     short by a time limit keeps what it measured)."""
 
     def validate(self) -> None:
-        """Raises a one-line ``ValueError`` naming the first bad field."""
+        """Raises a one-line 'ValueError' naming the first bad field."""
         checks.check_types(self)
         validate_common(self.tasks, self.batch_sizes, self.repeats)
         checks.require("steps", self.steps, ge=1)

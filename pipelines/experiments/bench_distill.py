@@ -39,14 +39,14 @@ from dexdistill.teacher.networks import (
 
 @dataclasses.dataclass(frozen=True)
 class BenchDistillConfig:
-    """Options of ``dexdistill bench distill``."""
+    """Options of 'dexdistill bench distill'."""
 
     tasks: tuple[str, ...] = ("point_mass", "dclaw_valve")
     """Tasks to measure, each with its default preset's (untrained) teacher and student."""
     batch_sizes: tuple[int, ...] = (64,)
     """Numbers of parallel envs (DAgger num_envs) to time every task at."""
     student: StudentKind = "keypoints"
-    """``keypoints`` or ``pointcloud``."""
+    """'keypoints' or 'pointcloud'."""
     unroll_length: int = 40
     """DAgger steps per env per iteration."""
     repeats: int = 2
@@ -55,7 +55,7 @@ class BenchDistillConfig:
     """JSON file the results are written to; a markdown table goes next to it (same name, .md)."""
 
     def validate(self) -> None:
-        """Raises a one-line ``ValueError`` naming the first bad field."""
+        """Raises a one-line 'ValueError' naming the first bad field."""
         checks.check_types(self)
         validate_common(self.tasks, self.batch_sizes, self.repeats)
         checks.require("unroll_length", self.unroll_length, ge=1)
