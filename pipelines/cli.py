@@ -38,6 +38,7 @@ from dexdistill.pipelines.stages import (
     run as run_pipeline,
     teacher as teacher_stage,
 )
+from dexdistill.student import inference
 
 PresetName = Literal[tuple(presets.PRESETS)]
 """A preset's name (pipelines/presets.py): tyro lists the names as the choices of --preset."""
@@ -227,7 +228,7 @@ def run_export(cmd: ExportCommand) -> None:
     path = export.export_student(
         loaded.nets.config, loaded.params, env.observation_spec, env.action_size, out, meta
     )
-    info = json.loads((path / "student.json").read_text())
+    info = json.loads((path / inference.CONFIG_FILE).read_text())
     lat = info.get("latency", {})
     print(
         f"exported to {path}; CPU latency per step (batch 1): median "

@@ -6,7 +6,8 @@ A run directory (``--run-dir DIR``)::
     DIR/config.json                  each stage's config + resolved env config, provenance
     DIR/pipeline.json                ``dexdistill run``: each stage's wall-clock
     DIR/teacher/                     checkpoints/, metrics.jsonl (+ tb/), eval.json
-    DIR/student/                     checkpoints/, metrics.jsonl (+ tb/), eval.json, episode.npz
+    DIR/student/                     checkpoints/, metrics.jsonl (+ tb/), eval.json, episode.npz,
+                                     teacher_<name>.json (the teacher on its episodes)
     DIR/dataset/                     the aggregated DAgger data (TFDS, array_record)
     DIR/eval/<name>.json             ``dexdistill evaluate`` results
     DIR/report/                      report.md, its plots and the episode video
@@ -81,6 +82,10 @@ class RunDir:
     def final_eval(self, stage: Stage) -> Path:
         """The stage's final evaluation (the student's holds its teacher on the same episodes)."""
         return self.stage(stage) / "eval.json"
+
+    def teacher_reference(self, name: str) -> Path:
+        """The teacher's results on the student's ``name`` evaluation episodes (a cache)."""
+        return self.stage("student") / f"teacher_{name}.json"
 
     @property
     def episode(self) -> Path:

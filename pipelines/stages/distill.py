@@ -85,7 +85,7 @@ def _teacher_reference(
     rather than recomputed. Otherwise (and always for the per-iteration evaluations, which
     have their own seed) the teacher is evaluated here.
     """
-    path = stage_dir / f"teacher_{name}.json"
+    path = rundir.RunDir(stage_dir.parent).teacher_reference(name)
     if path.exists():
         return json.loads(path.read_text())
     reusable = name == "final"  # only the final evaluation uses the teacher stage's episodes
