@@ -138,7 +138,7 @@ def _row(source: str, d: dict[str, Any], hand: bool) -> list[str]:
     head = [
         f"`{source}`",
         str(d.get("policy", "—")),
-        str(d.get("goal_level", "—")),
+        str(d.get("goal_level") or "—"),
         str(d.get("randomization", "—")),
         str(d.get("physics_backend", "—")),
         _fmt(d.get("episodes")),
@@ -189,7 +189,8 @@ def evaluation_section(run: RunData) -> list[str]:
     lines += [
         "",
         "*physics*: the simulator of that evaluation; a row on the simulator the policy was "
-        "not trained on (sim-to-sim) comes from `dexdistill evaluate --backend mjx|mujoco`. "
+        "not trained on is a sim-to-sim check (`dexdistill run`'s `sim2sim` condition, or "
+        "`dexdistill evaluate --backend mjx|mujoco`). "
         "*teacher, same episodes*: the teacher on the student's episodes (student rows).",
     ]
     for source, d in rows:
