@@ -42,26 +42,13 @@ def summary_section(s: dict[str, Any]) -> list[str]:
         return f" at goal level `{level}`" if level else ""
 
     t_at, s_at = at(s.get("teacher_level")), at(s.get("student_level"))
-    if rates and s["teacher_success"] is not None:
-        n = f", {_fmt(s['teacher_episodes'])} episodes" if s["teacher_episodes"] else ""
-        rows.append(
-            [
-                "Teacher success" + t_at,
-                _pm(s["teacher_success"], s["teacher_success_ci95"])
-                + n
-                + src[s["teacher_success_source"]],
-            ]
-        )
-    if rates and s["student_success"] is not None:
-        n = f", {_fmt(s['student_episodes'])} episodes" if s["student_episodes"] else ""
-        rows.append(
-            [
-                "Student success" + s_at,
-                _pm(s["student_success"], s["student_success_ci95"])
-                + n
-                + src[s["student_success_source"]],
-            ]
-        )
+    for who, level_at in (("teacher", t_at), ("student", s_at)):
+        if rates and s[f"{who}_success"] is not None:
+            episodes = s[f"{who}_episodes"]
+            n = f", {_fmt(episodes)} episodes" if episodes else ""
+            value = _pm(s[f"{who}_success"], s[f"{who}_success_ci95"])
+            label = f"{who.capitalize()} success{level_at}"
+            rows.append([label, value + n + src[s[f"{who}_success_source"]]])
     if rates and s["teacher_success_same_episodes"] is not None:
         rows.append(
             [
